@@ -172,7 +172,12 @@ pub mod human_size {
     }
 
     pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytesize::ByteSize(*n as u64).display().iec_short().to_string())
+        s.serialize_str(
+            &bytesize::ByteSize(*n as u64)
+                .display()
+                .iec_short()
+                .to_string(),
+        )
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -190,4 +195,9 @@ pub mod human_size {
         };
         usize::try_from(bytes).map_err(|_| serde::de::Error::custom("size is too large"))
     }
+}
+
+/// STUB (replaced by the config helper's file).
+pub struct Loaded {
+    pub config: Config,
 }

@@ -18,6 +18,12 @@
 //! - [`ops`] holds metrics and shutdown; [`config`] the configuration tree; [`topic`]
 //!   the topic and pattern rules everything above relies on.
 
+pub mod auth;
 pub mod config;
 pub mod event;
+pub mod hub;
+pub mod ingress;
+pub mod ops;
+pub mod protocol;
+pub mod server;
 pub mod topic;

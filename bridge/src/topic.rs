@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-pub use push_bridge_publisher::wire::{TopicError, MAX_TOPIC_LEN as MAX_LEN, SEPARATOR, WILDCARD};
 use push_bridge_publisher::wire::{check_pattern, check_topic};
+pub use push_bridge_publisher::wire::{TopicError, MAX_TOPIC_LEN as MAX_LEN, SEPARATOR, WILDCARD};
 
 /// A validated topic: 1–256 bytes, no whitespace, no control characters, no `*`,
 /// `:`-separated non-empty segments.
@@ -127,8 +127,7 @@ macro_rules! string_like {
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                <$t>::parse(&s)
-                    .map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
+                <$t>::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
             }
         }
     };

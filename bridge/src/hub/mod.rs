@@ -1,0 +1,355 @@
+//! The hub: who is subscribed to what, and fan-out of each event to them.
+//!
+//! Sessions register a [`SessionHandle`] (their bounded queue and a close signal) and
+//! subscribe it to patterns in the [`index::Index`]. [`Hub::publish`] is called by the
+//! ingress thread for every accepted message, in arrival order: it gives the event its
+//! id, finds the matching subscriptions without scanning every connection, builds each
+//! frame once per protocol (once per subscription URI for WAMP v1) and puts the shared
+//! bytes on each session's queue. A full queue never blocks the hub: that session is
+//! told to close with `4008` and everyone else carries on.
+
+pub mod index;
+
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, Notify};
+
+use crate::event::{Event, IngressMessage, SharedEvent};
+use crate::ops::metrics;
+use crate::protocol::{native, wamp1, Protocol};
+use crate::topic::Pattern;
+pub use index::SessionId;
+
+/// One frame waiting in a session's queue.
+#[derive(Debug)]
+pub struct Outbound {
+    pub frame: Utf8Bytes,
+    /// When the ingress received the event (delivery latency).
+    pub received: Instant,
+}
+
+/// Close codes the hub (or the server on its behalf) asks a session to close with.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    pub const TOKEN_REVOKED: u16 = 4003;
+    pub const SLOW_CONSUMER: u16 = 4008;
+}
+
+/// What the hub knows of a session: where its frames go and how to stop it.
+#[derive(Debug)]
+pub struct SessionHandle {
+    pub id: SessionId,
+    pub protocol: Protocol,
+    queue: mpsc::Sender<Outbound>,
+    close_code: AtomicU16,
+    closing: AtomicBool,
+    close_signal: Notify,
+    /// The last event routed to this session, so a native session subscribed through
+    /// several matching patterns gets each event once.
+    last_routed: AtomicU64,
+}
+
+impl SessionHandle {
+    /// Asks the session to close with `code`. The first request wins; returns whether
+    /// this was it.
+    pub fn close(&self, code: u16) -> bool {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.close_code.store(code, Ordering::Release);
+        self.close_signal.notify_one();
+        true
+    }
+
+    /// Resolves once [`close`](Self::close) was called; returns the code.
+    pub async fn close_requested(&self) -> u16 {
+        if !self.closing.load(Ordering::Acquire) {
+            self.close_signal.notified().await;
+        }
+        self.close_code.load(Ordering::Acquire)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+}
+
+/// Assigns ids to events the publisher gave none: `<start epoch ms>-<sequence>`,
+/// unique across restarts as long as two starts are a millisecond apart.
+#[derive(Debug)]
+struct IdGenerator {
+    epoch: u128,
+    sequence: AtomicU64,
+}
+
+impl IdGenerator {
+    fn new() -> Self {
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        IdGenerator {
+            epoch,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{}-{}", self.epoch, sequence)
+    }
+}
+
+/// The subscription index and the fan-out. Shared (`Arc<Hub>`) by the ingress thread
+/// and every session; locks are held only for in-memory work, never across an await.
+#[derive(Debug)]
+pub struct Hub {
+    index: RwLock<index::Index<Arc<SessionHandle>>>,
+    ids: IdGenerator,
+    next_session: AtomicU64,
+    route_stamp: AtomicU64,
+    send_queue: usize,
+}
+
+impl Hub {
+    /// `send_queue`: frames a session may have waiting before it is a slow consumer.
+    pub fn new(send_queue: usize) -> Self {
+        Hub {
+            index: RwLock::new(index::Index::default()),
+            ids: IdGenerator::new(),
+            next_session: AtomicU64::new(1),
+            route_stamp: AtomicU64::new(0),
+            send_queue: send_queue.max(1),
+        }
+    }
+
+    /// Creates a session's handle and the receiving end of its queue.
+    pub fn register(&self, protocol: Protocol) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>) {
+        let (queue, receiver) = mpsc::channel(self.send_queue);
+        let handle = SessionHandle {
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            protocol,
+            queue,
+            close_code: AtomicU16::new(close_code::NORMAL),
+            closing: AtomicBool::new(false),
+            close_signal: Notify::new(),
+            last_routed: AtomicU64::new(0),
+        };
+        (Arc::new(handle), receiver)
+    }
+
+    /// Subscribes `session` to `pattern`; false if it already was.
+    pub fn subscribe(&self, session: &Arc<SessionHandle>, pattern: &Pattern) -> bool {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let added = index.insert(pattern, session.id, Arc::clone(session));
+        metrics::subscriptions(index.len());
+        added
+    }
+
+    /// Removes one subscription; false if there was none.
+    pub fn unsubscribe(&self, session: SessionId, pattern: &Pattern) -> bool {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let removed = index.remove(pattern, session);
+        metrics::subscriptions(index.len());
+        removed
+    }
+
+    /// Removes every listed subscription of a session that is going away.
+    pub fn unsubscribe_all<'a>(
+        &self,
+        session: SessionId,
+        patterns: impl IntoIterator<Item = &'a Pattern>,
+    ) {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for pattern in patterns {
+            index.remove(pattern, session);
+        }
+        metrics::subscriptions(index.len());
+    }
+
+    /// Routes one accepted message to every matching session, in the order calls are
+    /// made (the ingress makes them from one thread, in arrival order).
+    pub fn publish(&self, message: IngressMessage, received: Instant) -> SharedEvent {
+        let event = Arc::new(Event {
+            id: message.id.unwrap_or_else(|| self.ids.next()).into(),
+            topic: message.topic,
+            data: message.data.into(),
+            received,
+        });
+        let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut native_frame: Option<Utf8Bytes> = None;
+        // WAMP v1 frames differ per subscription URI; the index visits one pattern's
+        // subscribers together, so caching the last one builds each frame once.
+        let mut wamp1_frame: Option<(*const Pattern, Utf8Bytes)> = None;
+        let mut delivered = Deliveries::default();
+
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.for_each_match(&event.topic, |pattern, _, session| {
+            if session.is_closing() {
+                return;
+            }
+            let frame = match session.protocol {
+                Protocol::Native => {
+                    if session.last_routed.swap(stamp, Ordering::Relaxed) == stamp {
+                        return;
+                    }
+                    native_frame
+                        .get_or_insert_with(|| {
+                            native::event(&event.topic, &event.id, &event.data).into()
+                        })
+                        .clone()
+                }
+                Protocol::Wamp1 => match &wamp1_frame {
+                    Some((p, frame)) if std::ptr::eq(*p, pattern) => frame.clone(),
+                    _ => {
+                        let frame: Utf8Bytes = wamp1::event(pattern.as_str(), &event.data).into();
+                        wamp1_frame = Some((pattern as *const Pattern, frame.clone()));
+                        frame
+                    }
+                },
+            };
+            match session.queue.try_send(Outbound { frame, received }) {
+                Ok(()) => delivered.count(session.protocol),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if session.close(close_code::SLOW_CONSUMER) {
+                        metrics::slow_consumer_close();
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        });
+        drop(index);
+        delivered.record();
+        event
+    }
+}
+
+/// Frames queued for one event, per protocol, recorded once per event.
+#[derive(Default)]
+struct Deliveries {
+    native: u64,
+    wamp1: u64,
+}
+
+impl Deliveries {
+    fn count(&mut self, protocol: Protocol) {
+        match protocol {
+            Protocol::Native => self.native += 1,
+            Protocol::Wamp1 => self.wamp1 += 1,
+        }
+    }
+
+    fn record(&self) {
+        metrics::events_queued(Protocol::Native, self.native);
+        metrics::events_queued(Protocol::Wamp1, self.wamp1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::Topic;
+
+    fn message(topic: &str, data: &str) -> IngressMessage {
+        IngressMessage {
+            topic: Topic::parse(topic).unwrap(),
+            id: None,
+            data: data.to_string(),
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<String> {
+        let mut frames = Vec::new();
+        while let Ok(out) = rx.try_recv() {
+            frames.push(out.frame.to_string());
+        }
+        frames
+    }
+
+    #[test]
+    fn native_sessions_get_each_event_once_wamp1_once_per_subscription() {
+        let hub = Hub::new(16);
+        let (native, mut native_rx) = hub.register(Protocol::Native);
+        let (wamp, mut wamp_rx) = hub.register(Protocol::Wamp1);
+        for pattern in ["article", "article:7"] {
+            let pattern = Pattern::parse(pattern).unwrap();
+            assert!(hub.subscribe(&native, &pattern));
+            assert!(hub.subscribe(&wamp, &pattern));
+        }
+        let event = hub.publish(message("article:7", r#"{"a":1}"#), Instant::now());
+        assert_eq!(
+            drain(&mut native_rx),
+            vec![format!(
+                r#"{{"type":"event","topic":"article:7","id":"{}","data":{{"a":1}}}}"#,
+                event.id
+            )]
+        );
+        let mut wamp_frames = drain(&mut wamp_rx);
+        wamp_frames.sort();
+        assert_eq!(
+            wamp_frames,
+            vec![r#"[8,"article",{"a":1}]"#, r#"[8,"article:7",{"a":1}]"#]
+        );
+        hub.publish(message("article:8", "2"), Instant::now());
+        assert_eq!(drain(&mut native_rx).len(), 1);
+        assert_eq!(drain(&mut wamp_rx), vec![r#"[8,"article",2]"#]);
+    }
+
+    #[test]
+    fn ids_are_kept_or_assigned_in_sequence() {
+        let hub = Hub::new(4);
+        let mut given = message("a", "1");
+        given.id = Some("pub-1".into());
+        assert_eq!(&*hub.publish(given, Instant::now()).id, "pub-1");
+        let first = hub.publish(message("a", "1"), Instant::now());
+        let second = hub.publish(message("a", "1"), Instant::now());
+        let (epoch, seq) = first.id.split_once('-').unwrap();
+        assert_eq!(
+            second.id.to_string(),
+            format!("{epoch}-{}", seq.parse::<u64>().unwrap() + 1)
+        );
+    }
+
+    #[test]
+    fn a_full_queue_closes_only_that_session_with_4008() {
+        let hub = Hub::new(2);
+        let (slow, mut slow_rx) = hub.register(Protocol::Native);
+        let (fast, mut fast_rx) = hub.register(Protocol::Native);
+        let all = Pattern::everything();
+        hub.subscribe(&slow, &all);
+        hub.subscribe(&fast, &all);
+        for i in 0..5 {
+            hub.publish(message("t", &i.to_string()), Instant::now());
+            assert_eq!(drain(&mut fast_rx).len(), 1, "the fast session keeps up");
+        }
+        assert!(slow.is_closing());
+        assert_eq!(
+            slow.close_code.load(Ordering::Acquire),
+            close_code::SLOW_CONSUMER
+        );
+        assert_eq!(drain(&mut slow_rx).len(), 2);
+        assert!(!fast.is_closing());
+    }
+
+    #[test]
+    fn unsubscribed_sessions_get_nothing() {
+        let hub = Hub::new(4);
+        let (session, mut rx) = hub.register(Protocol::Native);
+        let pattern = Pattern::parse("a").unwrap();
+        hub.subscribe(&session, &pattern);
+        assert!(hub.unsubscribe(session.id, &pattern));
+        assert!(!hub.unsubscribe(session.id, &pattern));
+        hub.publish(message("a", "1"), Instant::now());
+        assert!(drain(&mut rx).is_empty());
+    }
+}

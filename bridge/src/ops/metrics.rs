@@ -1,0 +1,89 @@
+//! Metrics (spec/operations.md "Metrics"): one place that names every metric, so the
+//! Prometheus text at `/metrics` and the docs agree, and call sites stay one line.
+//!
+//! Built on the `metrics` facade with the Prometheus exporter's recorder (no HTTP
+//! listener of its own: the bridge serves `/metrics` on its main listener).
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::protocol::Protocol;
+
+pub const CONNECTIONS: &str = "push_bridge_connections";
+pub const CONNECTIONS_TOTAL: &str = "push_bridge_connections_total";
+pub const SUBSCRIPTIONS: &str = "push_bridge_subscriptions";
+pub const INGRESS_MESSAGES_TOTAL: &str = "push_bridge_ingress_messages_total";
+pub const INGRESS_REJECTED_TOTAL: &str = "push_bridge_ingress_rejected_total";
+pub const EVENTS_QUEUED_TOTAL: &str = "push_bridge_events_queued_total";
+pub const EVENTS_DELIVERED_TOTAL: &str = "push_bridge_events_delivered_total";
+pub const SLOW_CONSUMER_CLOSES_TOTAL: &str = "push_bridge_slow_consumer_closes_total";
+pub const AUTH_FAILURES_TOTAL: &str = "push_bridge_auth_failures_total";
+pub const REFUSED_CLIENT_ACTIONS_TOTAL: &str = "push_bridge_refused_client_actions_total";
+pub const DELIVERY_LATENCY_SECONDS: &str = "push_bridge_delivery_latency_seconds";
+pub const BUILD_INFO: &str = "push_bridge_build_info";
+
+/// Installs the process-wide recorder and returns the handle that renders it. Call
+/// once; [`PrometheusHandle::run_upkeep`] must then run periodically.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let buckets = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(DELIVERY_LATENCY_SECONDS.to_string()),
+            &buckets,
+        )
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    gauge!(SUBSCRIPTIONS).set(0.0);
+    for protocol in Protocol::ALL {
+        gauge!(CONNECTIONS, "protocol" => protocol.label()).set(0.0);
+    }
+    Ok(handle)
+}
+
+pub fn connection_opened(protocol: Protocol) {
+    gauge!(CONNECTIONS, "protocol" => protocol.label()).increment(1.0);
+    counter!(CONNECTIONS_TOTAL, "protocol" => protocol.label()).increment(1);
+}
+
+pub fn connection_closed(protocol: Protocol) {
+    gauge!(CONNECTIONS, "protocol" => protocol.label()).decrement(1.0);
+}
+
+pub fn subscriptions(count: usize) {
+    gauge!(SUBSCRIPTIONS).set(count as f64);
+}
+
+/// Frames put on session queues for one event.
+pub fn events_queued(protocol: Protocol, frames: u64) {
+    if frames > 0 {
+        counter!(EVENTS_QUEUED_TOTAL, "protocol" => protocol.label()).increment(frames);
+    }
+}
+
+/// Frames written to one session's socket in one write, and the age of the oldest
+/// (ingress receipt → written): latency is sampled once per write, not per frame, so
+/// a burst of a million deliveries costs the histogram thousands of samples.
+pub fn events_delivered(protocol: Protocol, frames: u64, oldest_age: Duration) {
+    counter!(EVENTS_DELIVERED_TOTAL, "protocol" => protocol.label()).increment(frames);
+    histogram!(DELIVERY_LATENCY_SECONDS).record(oldest_age.as_secs_f64());
+}
+
+pub fn slow_consumer_close() {
+    counter!(SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+}
+
+pub fn auth_failure(reason: &'static str) {
+    counter!(AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
+}
+
+pub fn refused_client_action(protocol: Protocol, action: &'static str) {
+    counter!(REFUSED_CLIENT_ACTIONS_TOTAL, "protocol" => protocol.label(), "action" => action)
+        .increment(1);
+}

@@ -1,0 +1,234 @@
+//! The client protocols, as pure codecs (spec/clients.md "WebSocket endpoint"): a text
+//! frame from a client goes in, a typed request or a refusal comes out; an event or an
+//! answer goes in, the frame's JSON text comes out. No sockets, no clocks, no state
+//! beyond what a caller hands in, so every rule is unit-tested here and the session
+//! loop in `server/` only moves bytes.
+//!
+//! This module also owns subprotocol negotiation: which protocol a connection speaks
+//! follows from the `Sec-WebSocket-Protocol` list the client offers. Adding a protocol
+//! is one variant of [`Protocol`] and one row of [`SUBPROTOCOLS`].
+
+use serde_json::Value;
+
+use crate::config::DefaultProtocol;
+
+pub mod native;
+pub mod wamp1;
+
+/// A protocol a WebSocket session speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// WAMP v1 as Ratchet serves it to autobahn.js 0.8 and to Superdesk's own client.
+    Wamp1,
+    /// The bridge's own JSON protocol, `push-bridge.v1`.
+    Native,
+}
+
+/// The subprotocol names the bridge accepts, each with the protocol it selects. Names
+/// are compared exactly (RFC 6455 subprotocol tokens are case-sensitive). `wamp.2.json`
+/// is deliberately absent until WAMP v2 exists: until then it is an unknown entry.
+const SUBPROTOCOLS: &[(&str, Protocol)] = &[
+    ("wamp", Protocol::Wamp1),
+    ("push-bridge.v1", Protocol::Native),
+];
+
+impl Protocol {
+    /// Every protocol, e.g. to initialise per-protocol metrics.
+    pub const ALL: [Protocol; 2] = [Protocol::Wamp1, Protocol::Native];
+
+    /// The value of the `protocol` label on per-protocol metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Protocol::Wamp1 => "wamp1",
+            Protocol::Native => "native",
+        }
+    }
+
+    /// The protocol selected by one offered subprotocol name, if the bridge knows it.
+    pub fn from_subprotocol(name: &str) -> Option<Protocol> {
+        SUBPROTOCOLS
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|&(_, protocol)| protocol)
+    }
+}
+
+impl From<DefaultProtocol> for Protocol {
+    fn from(default: DefaultProtocol) -> Self {
+        match default {
+            DefaultProtocol::Wamp1 => Protocol::Wamp1,
+            DefaultProtocol::Native => Protocol::Native,
+        }
+    }
+}
+
+/// Chooses the protocol of a new WebSocket connection.
+///
+/// `offered`: the client's `Sec-WebSocket-Protocol` entries in its order (already split
+/// on ',' and trimmed). The first entry the bridge supports wins and is echoed in the
+/// 101 answer: a client that offered `wamp` fails its handshake without the echo. When
+/// nothing known is offered (Superdesk's browser client offers nothing; token carriers
+/// such as `bearer.<token>` are never known), the connection speaks `default` and the
+/// answer carries no subprotocol header.
+///
+/// Returns the protocol and the subprotocol name to echo (`None`: no header).
+pub fn negotiate(offered: &[&str], default: DefaultProtocol) -> (Protocol, Option<&'static str>) {
+    offered
+        .iter()
+        .find_map(|name| SUBPROTOCOLS.iter().find(|(known, _)| known == name))
+        .map_or((default.into(), None), |&(name, protocol)| {
+            (protocol, Some(name))
+        })
+}
+
+/// Longest piece of client-supplied text quoted back in an error or log message.
+const EXCERPT_CHARS: usize = 64;
+
+/// `text` as a JSON string literal, cut to [`EXCERPT_CHARS`] characters (marked `…`),
+/// for quoting what a client sent in a human-readable reason without echoing kilobytes.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", json_string(&text[..cut])),
+        None => json_string(text),
+    }
+}
+
+/// What kind of JSON value `value` is, for messages such as "expected a string, got
+/// a number".
+pub(crate) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `text` as a JSON string literal, escaped as serde_json escapes it.
+pub(crate) fn json_string(text: &str) -> String {
+    // `Value`'s Display cannot fail and is exactly serde_json's compact serialization.
+    Value::from(text).to_string()
+}
+
+/// Serializes an outgoing frame to compact JSON.
+///
+/// serde_json fails only on maps with non-string keys or on a `Serialize` impl that
+/// reports an error; the frames serialized here hold strings, integers, booleans,
+/// topics and `serde_json::Value`s, none of which can, so the empty fallback is never
+/// produced. It exists so that no peer-controlled input can reach a panic.
+pub(crate) fn to_json<T: serde::Serialize>(frame: &T) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: DefaultProtocol = DefaultProtocol::Wamp1;
+    const N: DefaultProtocol = DefaultProtocol::Native;
+
+    #[test]
+    fn a_known_entry_is_selected_and_echoed() {
+        assert_eq!(negotiate(&["wamp"], N), (Protocol::Wamp1, Some("wamp")));
+        assert_eq!(
+            negotiate(&["push-bridge.v1"], W),
+            (Protocol::Native, Some("push-bridge.v1"))
+        );
+    }
+
+    #[test]
+    fn the_first_known_entry_in_the_clients_order_wins() {
+        assert_eq!(
+            negotiate(&["push-bridge.v1", "wamp"], W),
+            (Protocol::Native, Some("push-bridge.v1"))
+        );
+        assert_eq!(
+            negotiate(&["wamp", "push-bridge.v1"], N),
+            (Protocol::Wamp1, Some("wamp"))
+        );
+        assert_eq!(
+            negotiate(&["chat", "bearer.abc", "push-bridge.v1", "wamp"], W),
+            (Protocol::Native, Some("push-bridge.v1"))
+        );
+    }
+
+    #[test]
+    fn nothing_known_falls_back_to_the_default_without_echo() {
+        assert_eq!(negotiate(&[], W), (Protocol::Wamp1, None));
+        assert_eq!(negotiate(&[], N), (Protocol::Native, None));
+        assert_eq!(negotiate(&["chat", "mqtt"], W), (Protocol::Wamp1, None));
+        assert_eq!(negotiate(&["chat", "mqtt"], N), (Protocol::Native, None));
+    }
+
+    #[test]
+    fn wamp2_is_not_supported_yet() {
+        assert_eq!(negotiate(&["wamp.2.json"], N), (Protocol::Native, None));
+        assert_eq!(
+            negotiate(&["wamp.2.json", "wamp"], N),
+            (Protocol::Wamp1, Some("wamp"))
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_are_never_echoed() {
+        for offered in [
+            &["bearer.secret"][..],
+            &["bearer.wamp"],
+            &["bearer.push-bridge.v1"],
+        ] {
+            assert_eq!(
+                negotiate(offered, W),
+                (Protocol::Wamp1, None),
+                "{offered:?}"
+            );
+        }
+        assert_eq!(
+            negotiate(&["bearer.secret", "wamp"], N),
+            (Protocol::Wamp1, Some("wamp"))
+        );
+    }
+
+    #[test]
+    fn names_are_compared_exactly() {
+        for name in [
+            "WAMP",
+            "Wamp",
+            "wamp ",
+            " wamp",
+            "wamp1",
+            "push-bridge.V1",
+            "",
+        ] {
+            assert_eq!(negotiate(&[name], N), (Protocol::Native, None), "{name:?}");
+            assert_eq!(Protocol::from_subprotocol(name), None, "{name:?}");
+        }
+        assert_eq!(Protocol::from_subprotocol("wamp"), Some(Protocol::Wamp1));
+        assert_eq!(
+            Protocol::from_subprotocol("push-bridge.v1"),
+            Some(Protocol::Native)
+        );
+    }
+
+    #[test]
+    fn labels_and_defaults() {
+        assert_eq!(Protocol::Wamp1.label(), "wamp1");
+        assert_eq!(Protocol::Native.label(), "native");
+        assert_eq!(Protocol::from(W), Protocol::Wamp1);
+        assert_eq!(Protocol::from(N), Protocol::Native);
+    }
+
+    #[test]
+    fn excerpts_are_quoted_and_cut_on_character_boundaries() {
+        assert_eq!(excerpt("a\"b"), r#""a\"b""#);
+        assert_eq!(excerpt(&"x".repeat(64)), format!("\"{}\"", "x".repeat(64)));
+        assert_eq!(excerpt(&"é".repeat(65)), format!("\"{}\"…", "é".repeat(64)));
+        assert_eq!(excerpt(""), "\"\"");
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("q\"b\\s\n\u{1}é😀"), r#""q\"b\\s\n\u0001é😀""#);
+    }
+}

@@ -1,0 +1,182 @@
+//! The listener and the bridge's life cycle: start everything in order (so a bind
+//! error is a startup error naming what failed), accept connections with the
+//! handshake timeout, and on SIGTERM/SIGINT drain: readyz turns 503, no new
+//! connections, every session flushes its queue and closes with `1001`, the ingress
+//! stops, exit 0 within `server.drain_timeout`.
+
+pub mod limits;
+mod requests;
+mod routes;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Loaded};
+use crate::hub::Hub;
+use crate::ingress::Ingress;
+use crate::ops::shutdown::{terminate_signal, Shutdown, TaskTracker};
+use crate::ops::{logging, metrics};
+use routes::AppState;
+
+/// Runs the bridge until SIGTERM/SIGINT, then drains and returns.
+pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
+    logging::init_logging(&loaded.config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("push-bridge")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(loaded.config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
+    let metrics_handle =
+        metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
+    let auth = Authenticator::from_config(&config.auth)?;
+    let hub = Arc::new(Hub::new(config.server.send_queue));
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let local = listener.local_addr()?;
+
+    let ingress_hub = Arc::clone(&hub);
+    let ingress = Ingress::start(
+        &config.ingress,
+        Box::new(move |message| {
+            ingress_hub.publish(message, Instant::now());
+        }),
+    )?;
+
+    let state = Arc::new(AppState {
+        limits: limits::Limits::new(
+            config.server.max_connections,
+            config.server.max_connections_per_ip,
+        ),
+        config: config.server.clone(),
+        hub,
+        auth,
+        metrics: metrics_handle.clone(),
+        ready: Default::default(),
+        shutdown: Shutdown::new(),
+        sessions: TaskTracker::new(),
+    });
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+    let upkeep = tokio::spawn({
+        let shutdown = state.shutdown.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            while shutdown.run_until_cancelled(every.tick()).await.is_some() {
+                metrics_handle.run_upkeep();
+            }
+        }
+    });
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(listen = %local, ingress = ?ingress.bound_endpoints(), "push-bridge ready");
+    announce(
+        local,
+        ingress.bound_endpoints(),
+        state.auth.generated_token(),
+    );
+
+    let signal = terminate_signal()
+        .await
+        .context("cannot listen for signals")?;
+    tracing::info!(signal, sessions = state.limits.current(), "draining");
+    state.ready.store(false, Ordering::Release);
+    state.shutdown.cancel();
+    state.sessions.close();
+    let drained = tokio::time::timeout(state.config.drain_timeout, state.sessions.wait()).await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = state.limits.current(),
+            timeout = ?state.config.drain_timeout,
+            "drain timeout reached; dropping the remaining connections"
+        );
+    }
+    ingress.shutdown();
+    accept.abort();
+    upkeep.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<AppState>) {
+    let router = routes::router(Arc::clone(&state));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.config.handshake_timeout)
+        .keep_alive(true);
+    loop {
+        let accepted = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(peer));
+                router.clone().oneshot(request)
+            },
+        );
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%peer, %error, "HTTP connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Prints how to connect, once, on standard output (not the log: the generated token
+/// must not end up in log files).
+fn announce(local: SocketAddr, ingress: &[String], token: Option<&str>) {
+    let publish_to = ingress
+        .first()
+        .map(String::as_str)
+        .unwrap_or("(no PULL socket)");
+    let Some(token) = token else {
+        println!("push-bridge listening on {local}, publishing on {publish_to}");
+        return;
+    };
+    println!(
+        "push-bridge is running. No token kind is configured, so this one-time token was generated:\n\
+         \n    {token}\n\n\
+         WebSocket (WAMP v1, Superdesk clients):  ws://{local}/?token={token}\n\
+         WebSocket (native JSON protocol):        ws://{local}/?token={token}  with subprotocol push-bridge.v1\n\
+         Publish an event:                        push-bridge publish package_created '{{\"hello\":\"world\"}}' --endpoint {publish_to}\n"
+    );
+}
+
+/// A bridge holds one descriptor per client: take the hard limit as the soft one.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
+}

@@ -1,0 +1,309 @@
+//! The knobs of a [`Publisher`] and the one place its ZeroMQ socket is created and
+//! configured. Every default is chosen so that a publisher never hangs its program:
+//! sends wait a bounded time for queue space, and dropping waits a bounded time for
+//! queued messages to leave.
+
+use std::time::Duration;
+
+use crate::error::PublishError;
+use crate::publisher::{Inner, Kind, Peers, Publisher};
+use crate::readiness::{monitored_events, PeerTracker, Subscriptions};
+
+/// Default size limit of one message (all frames), in bytes: the bridge's default
+/// `ingress.max_message_bytes` (4 MiB, since packages carry whole article bodies).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default number of messages queued per peer before the queue counts as full
+/// (ZeroMQ's `ZMQ_SNDHWM`; libzmq's own default).
+pub const DEFAULT_SEND_HWM: usize = 1000;
+
+/// Default time a `publish` on a full PUSH queue waits for room before failing with
+/// [`PublishError::QueueFull`].
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Default time queued messages get to leave when the publisher is dropped.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+
+/// Default first delay before reconnecting to a bridge that went away.
+pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
+
+/// Default ceiling of the reconnect delay, which doubles from `reconnect_ivl` up to it.
+pub const DEFAULT_RECONNECT_IVL_MAX: Duration = Duration::from_secs(1);
+
+/// Where a monitored socket's events are published, inside the publisher's own
+/// ZeroMQ context (so one fixed name never collides).
+const MONITOR_ENDPOINT: &str = "inproc://push-bridge-publisher.monitor";
+
+/// Configures and opens a [`Publisher`]; start from [`Publisher::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use push_bridge_publisher::Publisher;
+///
+/// // Connecting succeeds even while the bridge is down: ZeroMQ connects in the background.
+/// let publisher = Publisher::builder()
+///     .max_message_bytes(1024 * 1024)
+///     .send_timeout(Duration::from_millis(100))
+///     .linger(Duration::from_millis(500))
+///     .connect("tcp://127.0.0.1:5555")?;
+/// # Ok::<(), push_bridge_publisher::PublishError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PublisherBuilder {
+    max_message_bytes: usize,
+    send_hwm: usize,
+    send_timeout: Duration,
+    linger: Duration,
+    reconnect_ivl: Duration,
+    reconnect_ivl_max: Duration,
+}
+
+impl Default for PublisherBuilder {
+    fn default() -> Self {
+        PublisherBuilder {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            send_hwm: DEFAULT_SEND_HWM,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            linger: DEFAULT_LINGER,
+            reconnect_ivl: DEFAULT_RECONNECT_IVL,
+            reconnect_ivl_max: DEFAULT_RECONNECT_IVL_MAX,
+        }
+    }
+}
+
+impl PublisherBuilder {
+    /// Largest message (topic + id + JSON data, in bytes) `publish` accepts; larger ones
+    /// fail with [`PublishError::TooLarge`]. Match the bridge's `ingress.max_message_bytes`.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Messages queued per peer (PUSH: also while not yet connected) before the queue is
+    /// full. 0 means no limit, so memory grows without bound while the bridge is down.
+    pub fn send_hwm(mut self, messages: usize) -> Self {
+        self.send_hwm = messages;
+        self
+    }
+
+    /// How long `publish` on a full PUSH queue waits for room before failing with
+    /// [`PublishError::QueueFull`]. Zero fails at once. PUB sockets never wait: they
+    /// drop messages for peers whose queue is full (ZeroMQ PUB semantics).
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// How long queued messages get to leave when the publisher is dropped. Zero
+    /// discards them at once. (`Publisher::close` takes its own linger.)
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// First delay before reconnecting after the bridge went away (PUSH only).
+    pub fn reconnect_ivl(mut self, ivl: Duration) -> Self {
+        self.reconnect_ivl = ivl;
+        self
+    }
+
+    /// Ceiling of the reconnect delay, which doubles from `reconnect_ivl` (PUSH only).
+    pub fn reconnect_ivl_max(mut self, ivl: Duration) -> Self {
+        self.reconnect_ivl_max = ivl;
+        self
+    }
+
+    /// Opens a PUSH socket connected to `endpoint` (e.g. the bridge's
+    /// `tcp://127.0.0.1:5555`). Succeeds while the bridge is down: libzmq keeps
+    /// (re)connecting in the background and queues messages meanwhile.
+    pub fn connect(&self, endpoint: &str) -> Result<Publisher, PublishError> {
+        let connect_error = |source| PublishError::Connect {
+            endpoint: endpoint.to_owned(),
+            source,
+        };
+        if endpoint.contains('\0') {
+            // The zmq crate would panic turning it into a C string.
+            return Err(connect_error(zmq::Error::EINVAL));
+        }
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::PUSH).map_err(PublishError::Setup)?;
+        self.set_common_options(&socket)?;
+        self.configure_push(&socket).map_err(PublishError::Setup)?;
+
+        // The monitor must be in place before connecting, or the first handshake
+        // could happen unseen.
+        socket
+            .monitor(MONITOR_ENDPOINT, monitored_events())
+            .map_err(PublishError::Setup)?;
+        let monitor = context.socket(zmq::PAIR).map_err(PublishError::Setup)?;
+        // Unlimited receive queue (libzmq adds both ends' HWMs for inproc, and 0 means
+        // none): a dropped monitor event would leave the peer count wrong. Events are
+        // few (one or two per connection) and drained on every publish.
+        monitor.set_rcvhwm(0).map_err(PublishError::Setup)?;
+        monitor.set_linger(0).map_err(PublishError::Setup)?;
+        monitor
+            .connect(MONITOR_ENDPOINT)
+            .map_err(PublishError::Setup)?;
+
+        socket.connect(endpoint).map_err(connect_error)?;
+        let peers = Peers::Monitor {
+            socket: monitor,
+            tracker: PeerTracker::default(),
+        };
+        Ok(self.finish(endpoint.to_owned(), Kind::Push, socket, peers, context))
+    }
+
+    /// Binds a PUB socket on `endpoint` (e.g. `tcp://127.0.0.1:5556`, or port 0 for any
+    /// free port: see [`Publisher::endpoint`]); bridges connect their SUB socket to it.
+    ///
+    /// Underneath it is an XPUB, which behaves exactly like a PUB on the wire but also
+    /// tells which prefixes peers subscribe to: [`Publisher::wait_connected`] uses that
+    /// to wait for an actual subscription rather than a bare connection.
+    pub fn bind_pub(&self, endpoint: &str) -> Result<Publisher, PublishError> {
+        let bind_error = |source| PublishError::Bind {
+            endpoint: endpoint.to_owned(),
+            source,
+        };
+        if endpoint.contains('\0') {
+            return Err(bind_error(zmq::Error::EINVAL));
+        }
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::XPUB).map_err(PublishError::Setup)?;
+        self.set_common_options(&socket)?;
+        socket.bind(endpoint).map_err(bind_error)?;
+        let bound = match socket.get_last_endpoint() {
+            Ok(Ok(bound)) if !bound.is_empty() => bound,
+            _ => endpoint.to_owned(),
+        };
+        let peers = Peers::Subscribers(Subscriptions::default());
+        Ok(self.finish(bound, Kind::Pub, socket, peers, context))
+    }
+
+    fn set_common_options(&self, socket: &zmq::Socket) -> Result<(), PublishError> {
+        let hwm = i32::try_from(self.send_hwm).unwrap_or(i32::MAX);
+        socket.set_sndhwm(hwm).map_err(PublishError::Setup)?;
+        socket
+            .set_linger(millis(self.linger))
+            .map_err(PublishError::Setup)
+    }
+
+    fn configure_push(&self, socket: &zmq::Socket) -> zmq::Result<()> {
+        socket.set_sndtimeo(millis(self.send_timeout))?;
+        // Queue for a peer that is not connected yet (or reconnecting) instead of
+        // refusing: a bridge restart then loses nothing up to the HWM.
+        socket.set_immediate(false)?;
+        socket.set_reconnect_ivl(millis(self.reconnect_ivl).max(1))?;
+        socket.set_reconnect_ivl_max(millis(self.reconnect_ivl_max))
+    }
+
+    fn finish(
+        &self,
+        endpoint: String,
+        kind: Kind,
+        socket: zmq::Socket,
+        peers: Peers,
+        context: zmq::Context,
+    ) -> Publisher {
+        Publisher::from_parts(
+            endpoint,
+            kind,
+            self.max_message_bytes,
+            self.send_hwm,
+            self.send_timeout,
+            Inner {
+                socket,
+                peers,
+                context,
+            },
+        )
+    }
+}
+
+/// A duration as the whole milliseconds ZeroMQ options take: rounded up (so a
+/// nonzero duration never becomes 0, which means "don't wait at all") and capped at
+/// `i32::MAX` (about 24 days, never -1, which means "forever").
+pub(crate) fn millis(d: Duration) -> i32 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_rounds_up_and_caps() {
+        assert_eq!(millis(Duration::ZERO), 0);
+        assert_eq!(millis(Duration::from_nanos(1)), 1);
+        assert_eq!(millis(Duration::from_micros(1500)), 2);
+        assert_eq!(millis(Duration::from_millis(2000)), 2000);
+        assert_eq!(millis(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn defaults_are_bounded() {
+        let b = PublisherBuilder::default();
+        assert_eq!(b.max_message_bytes, 4 * 1024 * 1024);
+        assert!(b.send_hwm > 0);
+        assert!(b.send_timeout > Duration::ZERO && b.send_timeout <= Duration::from_secs(1));
+        assert!(b.linger > Duration::ZERO && b.linger <= Duration::from_secs(5));
+        assert!(b.reconnect_ivl <= b.reconnect_ivl_max);
+    }
+
+    #[test]
+    fn options_reach_the_socket() {
+        let b = PublisherBuilder::default()
+            .send_hwm(7)
+            .send_timeout(Duration::from_millis(30))
+            .linger(Duration::from_millis(40))
+            .reconnect_ivl(Duration::from_millis(50))
+            .reconnect_ivl_max(Duration::from_millis(60));
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::PUSH).unwrap();
+        b.set_common_options(&socket).unwrap();
+        b.configure_push(&socket).unwrap();
+        assert_eq!(socket.get_sndhwm().unwrap(), 7);
+        assert_eq!(socket.get_sndtimeo().unwrap(), 30);
+        assert_eq!(socket.get_linger().unwrap(), 40);
+        assert_eq!(socket.get_reconnect_ivl().unwrap(), 50);
+        assert_eq!(socket.get_reconnect_ivl_max().unwrap(), 60);
+        assert!(!socket.is_immediate().unwrap());
+    }
+
+    #[test]
+    fn huge_hwm_is_capped_not_wrapped() {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::PUSH).unwrap();
+        PublisherBuilder::default()
+            .send_hwm(usize::MAX)
+            .set_common_options(&socket)
+            .unwrap();
+        assert_eq!(socket.get_sndhwm().unwrap(), i32::MAX);
+    }
+
+    #[test]
+    fn nul_in_an_endpoint_is_an_error_not_a_panic() {
+        let err = PublisherBuilder::default()
+            .connect("tcp://a\0b")
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Connect { .. }), "{err:?}");
+        let err = PublisherBuilder::default()
+            .bind_pub("tcp://a\0b")
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Bind { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn malformed_endpoints_name_the_endpoint() {
+        let err = PublisherBuilder::default().connect("nonsense").unwrap_err();
+        assert!(err.to_string().contains("\"nonsense\""), "{err}");
+        let err = PublisherBuilder::default()
+            .connect("carrier-pigeon://x")
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Connect { .. }), "{err:?}");
+        let err = PublisherBuilder::default()
+            .bind_pub("tcp://256.0.0.1:1")
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Bind { .. }), "{err:?}");
+    }
+}
