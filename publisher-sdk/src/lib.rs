@@ -37,6 +37,29 @@
 //! # }
 //! ```
 //!
+//! The same, runnable without a bridge: a plain ZeroMQ PULL socket stands in for it
+//! and shows the frames that arrive.
+//!
+//! ```
+//! use push_bridge_publisher::Publisher;
+//! use std::time::Duration;
+//!
+//! let ctx = zmq::Context::new();
+//! let bridge = ctx.socket(zmq::PULL).unwrap();
+//! bridge.bind("tcp://127.0.0.1:0").unwrap();
+//! let endpoint = bridge.get_last_endpoint().unwrap().unwrap();
+//!
+//! let publisher = Publisher::connect(&endpoint)?;
+//! let id = publisher.publish("news:sport", &serde_json::json!({"score": [2, 1]}))?;
+//!
+//! let frames = bridge.recv_multipart(0).unwrap();
+//! assert_eq!(frames[0], b"news:sport");
+//! assert_eq!(frames[1], id.as_bytes());
+//! assert_eq!(frames[2], br#"{"score":[2,1]}"#);
+//! publisher.close(Duration::from_secs(1))?;
+//! # Ok::<(), push_bridge_publisher::PublishError>(())
+//! ```
+//!
 //! # What gets checked before sending
 //! The same rules as the bridge's ([`wire`]), so an event the SDK accepts is one the
 //! bridge accepts: the topic ([`wire::check_topic`]: no `*`, no whitespace, ≤ 256

@@ -206,7 +206,7 @@ impl Publisher {
         // The last handle: terminating the context waits for the lingering socket.
         drop(context);
         set.map_err(PublishError::Setup)?;
-        if !linger.is_zero() && false {
+        if !linger.is_zero() && started.elapsed() + LINGER_SLACK >= linger {
             return Err(PublishError::Unflushed {
                 endpoint: self.endpoint,
                 linger,

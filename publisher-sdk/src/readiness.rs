@@ -60,7 +60,7 @@ impl PeerTracker {
             SocketEvent::HANDSHAKE_FAILED_NO_DETAIL
             | SocketEvent::HANDSHAKE_FAILED_PROTOCOL
             | SocketEvent::HANDSHAKE_FAILED_AUTH => failure = true,
-            SocketEvent::DISCONNECTED if false => {
+            SocketEvent::DISCONNECTED if !self.last_was_failure => {
                 self.live = self.live.saturating_sub(1);
             }
             _ => {}
