@@ -3,7 +3,15 @@
 //! command-line flags) and validated once into typed values.
 //!
 //! Every section denies unknown keys, so a typo is an error naming the key and the
-//! file it came from, not a silently ignored setting.
+//! place it came from, not a silently ignored setting. The tree lives here; how the
+//! layers are read and blamed is in [`load`], the checks serde cannot express in
+//! [`validate`](Config::validate), the `check-config` printout in `render`, and the
+//! duration and size spellings in [`units`].
+
+mod load;
+mod render;
+pub mod units;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +20,95 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::topic::{Pattern, Topic};
+
+pub use load::{load, load_with_env, Loaded, DEFAULT_PATH, ENV_PREFIX};
+pub use units::{human_duration, human_size};
+
+/// Where a configuration value came from (later layers win).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The TOML file at this path.
+    File(PathBuf),
+    /// A `PUSH_BRIDGE_…` environment variable.
+    Env,
+    /// A command-line flag.
+    Flag,
+}
+
+/// Settings given as command-line flags (`serve --listen … --pull …`): the last layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen`: replaces `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--pull` (repeatable): when any is given, replaces the whole `ingress.pull` list.
+    pub pull: Vec<String>,
+}
+
+/// Why the configuration was refused. Every message names the key and, where known,
+/// the file, environment variable or flag that set it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{} is not valid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error(
+        "unknown key `{key}` in {origin} (known keys {}: {expected})",
+        section_name(key)
+    )]
+    UnknownKey {
+        /// Dotted path, e.g. `server.listne`.
+        key: String,
+        /// The file path, `environment variable PUSH_BRIDGE_…` or `flag --…`.
+        origin: String,
+        /// The keys that are allowed next to it.
+        expected: String,
+    },
+    #[error("{}: {message}{}", display_key(key), in_origin(origin))]
+    Invalid {
+        key: String,
+        message: String,
+        origin: Option<String>,
+    },
+}
+
+impl ConfigError {
+    /// A refused value, not yet blamed on a layer (`load` adds the origin).
+    pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_string(),
+            message: message.into(),
+            origin: None,
+        }
+    }
+}
+
+fn section_name(key: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((section, _)) => format!("in [{section}]"),
+        None => "at the top level".to_string(),
+    }
+}
+
+fn display_key(key: &str) -> &str {
+    if key.is_empty() {
+        "configuration"
+    } else {
+        key
+    }
+}
+
+fn in_origin(origin: &Option<String>) -> String {
+    match origin {
+        Some(origin) => format!(" (from {origin})"),
+        None => String::new(),
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -139,65 +236,4 @@ impl Default for LogConfig {
             level: "info".to_string(),
         }
     }
-}
-
-/// Durations as humans write them (`25s`, `5m`, `1h 30m`), serialized the same way.
-pub mod human_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration ({e}); write e.g. \"25s\", \"500ms\" or \"5m\""
-            ))
-        })
-    }
-}
-
-/// Sizes as bytes (`4096`) or with a unit (`4KiB`, `1MiB`), serialized with a unit.
-pub mod human_size {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Bytes(u64),
-        Text(String),
-    }
-
-    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(
-            &bytesize::ByteSize(*n as u64)
-                .display()
-                .iec_short()
-                .to_string(),
-        )
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-        let bytes = match Raw::deserialize(d)? {
-            Raw::Bytes(n) => n,
-            Raw::Text(text) => text
-                .trim()
-                .parse::<bytesize::ByteSize>()
-                .map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "{text:?} is not a size ({e}); write e.g. 4096, \"4KiB\" or \"1MiB\""
-                    ))
-                })?
-                .as_u64(),
-        };
-        usize::try_from(bytes).map_err(|_| serde::de::Error::custom("size is too large"))
-    }
-}
-
-/// STUB (replaced by the config helper's file).
-pub struct Loaded {
-    pub config: Config,
 }

@@ -19,6 +19,7 @@
 //!   the topic and pattern rules everything above relies on.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod event;
 pub mod hub;

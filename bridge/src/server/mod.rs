@@ -30,7 +30,7 @@ use routes::AppState;
 
 /// Runs the bridge until SIGTERM/SIGINT, then drains and returns.
 pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
-    logging::init_logging(&loaded.config.log);
+    logging::init_logging(&loaded.config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("push-bridge")

@@ -24,7 +24,7 @@ use crate::protocol::{native, wamp1, Protocol};
 const MAX_BATCH: usize = 64;
 
 /// How long a closing session waits for its close frame to be written.
-const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a session needs from the route that accepted it.
 pub struct SessionContext {

@@ -1,0 +1,182 @@
+//! The `check-config` printout: the effective configuration as TOML, every key
+//! followed by where its value came from, secrets replaced by a placeholder.
+//!
+//! The tree is walked as JSON (so unset options show up as `null`, which TOML cannot
+//! hold) and each value is printed with the TOML serializer, so the output reads back
+//! as a configuration file.
+
+use serde_json::Value as Json;
+
+use super::{Loaded, Source};
+
+/// Keys whose values never appear in output (dotted paths).
+pub const SECRET_KEYS: &[&str] = &["auth.jwt.secret"];
+
+/// What a secret is printed as.
+pub const REDACTED: &str = "<redacted>";
+
+impl Loaded {
+    /// TOML of the effective configuration, secrets redacted, each key followed by a
+    /// comment naming its source: `# default`, `# file`, `# env PUSH_BRIDGE_…`,
+    /// `# flag`.
+    pub fn render_effective(&self) -> String {
+        let file = match &self.file {
+            Some(path) => path.display().to_string(),
+            None => "none (no --config given and the default file does not exist)".to_string(),
+        };
+        let header = format!("# push-bridge effective configuration\n# file: {file}\n");
+        let tree = match serde_json::to_value(&self.config) {
+            Ok(tree) => tree,
+            // Unreachable for this tree (string keys only); say so rather than panic.
+            Err(e) => return format!("{header}# cannot print the configuration: {e}\n"),
+        };
+        header + &render_tree(&tree, &|key| self.comment(key), SECRET_KEYS)
+    }
+
+    fn comment(&self, key: &str) -> String {
+        match self.source(key) {
+            Source::Default => "default".to_string(),
+            Source::File(_) => "file".to_string(),
+            Source::Env => match self.env_var(key) {
+                Some(var) => format!("env {var}"),
+                None => "env".to_string(),
+            },
+            Source::Flag => "flag".to_string(),
+        }
+    }
+}
+
+/// Renders a JSON object tree as TOML: scalars and lists of a table as `key = value  #
+/// comment(path)`, sub-objects as `[section]` tables after them; `null` as a commented
+/// `(unset)` line; values at a path in `secrets` as [`REDACTED`].
+pub fn render_tree(tree: &Json, comment: &dyn Fn(&str) -> String, secrets: &[&str]) -> String {
+    let mut out = String::new();
+    if let Json::Object(_) = tree {
+        render_table(&mut out, "", tree, comment, secrets);
+    }
+    out
+}
+
+fn render_table(
+    out: &mut String,
+    path: &str,
+    table: &Json,
+    comment: &dyn Fn(&str) -> String,
+    secrets: &[&str],
+) {
+    let Json::Object(map) = table else {
+        return;
+    };
+    let join = |key: &str| match path {
+        "" => key.to_string(),
+        _ => format!("{path}.{key}"),
+    };
+    let mut leaves = String::new();
+    for (key, value) in map.iter().filter(|(_, v)| !v.is_object()) {
+        let full = join(key);
+        let note = comment(&full);
+        let line = match value {
+            Json::Null => format!("# {key} = (unset)  # {note}\n"),
+            _ if secrets.contains(&full.as_str()) => format!("{key} = \"{REDACTED}\"  # {note}\n"),
+            _ => format!("{key} = {}  # {note}\n", toml_inline(value)),
+        };
+        leaves.push_str(&line);
+    }
+    if !path.is_empty() && (!leaves.is_empty() || map.is_empty()) {
+        out.push_str(&format!("\n[{path}]\n"));
+    }
+    out.push_str(&leaves);
+    for (key, value) in map.iter().filter(|(_, v)| v.is_object()) {
+        render_table(out, &join(key), value, comment, secrets);
+    }
+}
+
+/// One value in TOML's inline syntax; JSON that TOML cannot hold (a `null` inside a
+/// list) falls back to JSON text in a comment-safe string.
+fn toml_inline(value: &Json) -> String {
+    match toml::Value::try_from(value) {
+        Ok(v) => v.to_string(),
+        Err(_) => toml::Value::String(value.to_string()).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn no_source(key: &str) -> String {
+        format!("from {key}")
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_sit() {
+        let tree = json!({
+            "auth": {"cookie": "sid", "jwt": {"secret": "hunter2", "issuer": "me"}},
+            "token": "top-secret",
+        });
+        let out = render_tree(&tree, &no_source, &["auth.jwt.secret", "token"]);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains("top-secret"), "{out}");
+        assert!(
+            out.contains("secret = \"<redacted>\"  # from auth.jwt.secret\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("token = \"<redacted>\"  # from token\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("issuer = \"me\"  # from auth.jwt.issuer\n"),
+            "{out}"
+        );
+        // The same key name elsewhere is not a secret.
+        let out = render_tree(
+            &json!({"other": {"secret": "visible"}}),
+            &no_source,
+            &["auth.jwt.secret"],
+        );
+        assert!(out.contains("secret = \"visible\""), "{out}");
+    }
+
+    #[test]
+    fn an_unset_secret_is_shown_unset_not_redacted() {
+        let out = render_tree(
+            &json!({"auth": {"jwt": {"secret": null}}}),
+            &no_source,
+            SECRET_KEYS,
+        );
+        assert!(
+            out.contains("# secret = (unset)  # from auth.jwt.secret"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn tables_follow_their_parents_keys_and_output_is_toml() {
+        let tree = json!({
+            "server": {"listen": "127.0.0.1:8080", "tls": {"cert": "/c.pem"}, "queue": 5},
+            "ingress": {"pull": ["tcp://a:1", "ipc:///b"], "topic_field": null},
+        });
+        let out = render_tree(&tree, &no_source, &[]);
+        let expected = "\n[server]\nlisten = \"127.0.0.1:8080\"  # from server.listen\nqueue = 5  # from server.queue\n\n[server.tls]\ncert = \"/c.pem\"  # from server.tls.cert\n\n[ingress]\npull = [\"tcp://a:1\", \"ipc:///b\"]  # from ingress.pull\n# topic_field = (unset)  # from ingress.topic_field\n";
+        assert_eq!(out, expected);
+        let back: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(back["server"]["tls"]["cert"].as_str(), Some("/c.pem"));
+        assert!(back["ingress"].get("topic_field").is_none());
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let out = render_tree(
+            &json!({"a": {"s": "quote \" and \\ and\nnewline"}}),
+            &no_source,
+            &[],
+        );
+        let back: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(
+            back["a"]["s"].as_str(),
+            Some("quote \" and \\ and\nnewline")
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The rules serde cannot express: ranges, endpoint schemes, files that must exist,
+//! and a log filter that must parse. Checked once at load, so the rest of the bridge
+//! can trust every value it is handed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::{Config, ConfigError};
+
+/// Smallest `server.max_inbound_frame_bytes`: enough for any subscribe frame.
+pub const MIN_INBOUND_FRAME_BYTES: usize = 64;
+
+/// What a bare word in `log.level` must be (anything else is most likely a typo).
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+impl Config {
+    /// Checks every rule the types alone do not; the error names the first key broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        positive("server.heartbeat", server.heartbeat)?;
+        positive("server.handshake_timeout", server.handshake_timeout)?;
+        positive("server.drain_timeout", server.drain_timeout)?;
+        at_least("server.send_queue", server.send_queue, 1)?;
+        at_least("server.max_connections", server.max_connections, 1)?;
+        if let Some(n) = server.max_connections_per_ip {
+            at_least("server.max_connections_per_ip", n, 1)?;
+        }
+        at_least("server.max_subscriptions", server.max_subscriptions, 1)?;
+        let frame = server.max_inbound_frame_bytes;
+        at_least(
+            "server.max_inbound_frame_bytes",
+            frame,
+            MIN_INBOUND_FRAME_BYTES,
+        )?;
+        for origin in server.allowed_origins.iter().flatten() {
+            if origin.is_empty() || origin.chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    "server.allowed_origins",
+                    format!("{origin:?} is not an origin; write e.g. \"https://example.com\""),
+                ));
+            }
+        }
+
+        let ingress = &self.ingress;
+        endpoints("ingress.pull", &ingress.pull)?;
+        endpoints("ingress.sub", &ingress.sub)?;
+        if ingress.pull.is_empty() && ingress.sub.is_empty() {
+            return Err(ConfigError::invalid(
+                "ingress",
+                "no endpoint to receive events from: set ingress.pull or ingress.sub",
+            ));
+        }
+        if !ingress.sub.is_empty() && ingress.sub_prefixes.is_empty() {
+            return Err(ConfigError::invalid(
+                "ingress.sub_prefixes",
+                "is empty, so the SUB socket would receive nothing; use [\"\"] for everything",
+            ));
+        }
+        at_least("ingress.max_message_bytes", ingress.max_message_bytes, 1)?;
+        if ingress.topic_field.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::invalid(
+                "ingress.topic_field",
+                "is empty; name the object field that holds the topic (e.g. \"category\") or remove the key",
+            ));
+        }
+
+        let auth = &self.auth;
+        if let Some(path) = &auth.tokens_file {
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "auth.tokens_file",
+                    format!("{} does not exist or is not a file", path.display()),
+                ));
+            }
+        }
+        if let Some(cookie) = &auth.cookie {
+            let separator = |c: char| !c.is_ascii_graphic() || "()<>@,;:\\\"/[]?={}".contains(c);
+            if cookie.is_empty() || cookie.chars().any(separator) {
+                return Err(ConfigError::invalid(
+                    "auth.cookie",
+                    format!(
+                        "{cookie:?} is not a cookie name (letters, digits and -_.!#$%&'*+^`|~)"
+                    ),
+                ));
+            }
+        }
+
+        log_level(&self.log.level)
+    }
+}
+
+fn positive(key: &str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::invalid(
+            key,
+            "must be greater than zero (e.g. \"10s\")",
+        ));
+    }
+    Ok(())
+}
+
+fn at_least(key: &str, value: usize, min: usize) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::invalid(
+            key,
+            format!("is {value}; it must be at least {min}"),
+        ));
+    }
+    Ok(())
+}
+
+/// ZeroMQ endpoints the bridge can bind or connect: `tcp://…` or `ipc://…`, each once.
+fn endpoints(key: &str, list: &[String]) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for endpoint in list {
+        let rest = endpoint
+            .strip_prefix("tcp://")
+            .or_else(|| endpoint.strip_prefix("ipc://"));
+        if rest.is_none_or(|rest| rest.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{endpoint:?} is not a ZeroMQ endpoint; write e.g. \"tcp://127.0.0.1:5555\" or \"ipc:///run/push-bridge/in.sock\""),
+            ));
+        }
+        if !seen.insert(endpoint) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("lists {endpoint:?} twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `log.level` must parse as a tracing filter, and a bare word in it must be a level:
+/// the filter syntax would read `infoo` as "everything from target `infoo`".
+fn log_level(level: &str) -> Result<(), ConfigError> {
+    let key = "log.level";
+    if level.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "is empty; write e.g. \"info\" or \"info,push_bridge=debug\"",
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(level) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{level:?} is not a log filter ({e})"),
+        ));
+    }
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare = !directive.contains(['=', '[', ':']);
+        if bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "{directive:?} is not a level ({}); for one module write e.g. \"push_bridge=debug\"",
+                    LEVELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
