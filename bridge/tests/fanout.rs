@@ -53,21 +53,30 @@ async fn a_thousand_clients_get_a_thousand_events_each_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_4008_and_nobody_else_waits() {
     const EVENTS: u64 = 20_000;
-    let bridge = Bridge::start_with("server.send_queue = 64");
+    let bridge = Bridge::start();
     let mut stalled = native_client(&bridge, &["feed"]).await;
     let mut healthy = native_client(&bridge, &["feed"]).await;
+    let reader = tokio::spawn(async move {
+        expect_sequence(&mut healthy, EVENTS).await;
+        (healthy, Instant::now())
+    });
+    // 20 MB at about 20k events/s: far more than the stalled client's socket buffers
+    // and queue hold, at a pace a reading client easily keeps up with.
     let publisher = bridge.publisher();
     let padding = "x".repeat(1024);
-    let started = Instant::now();
     for seq in 0..EVENTS {
         publisher
             .publish("feed", &json!({"seq": seq, "pad": padding}))
             .unwrap();
+        if seq % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
-    expect_sequence(&mut healthy, EVENTS).await;
+    let published = Instant::now();
+    let (mut healthy, done) = reader.await.unwrap();
     println!(
-        "healthy client got {EVENTS} events in {:?}",
-        started.elapsed()
+        "healthy client had all {EVENTS} events {:?} after the last was published",
+        done.saturating_duration_since(published)
     );
     bridge.wait_metric("push_bridge_slow_consumer_closes_total", 1.0);
 
@@ -94,5 +103,10 @@ async fn a_client_that_stops_reading_is_closed_4008_and_nobody_else_waits() {
         "the stalled client cannot have received everything"
     );
     println!("stalled client got {next_seq} events before 4008");
+    assert_eq!(
+        bridge.metric("push_bridge_slow_consumer_closes_total"),
+        1.0,
+        "only the stalled one"
+    );
     assert_silent(&mut healthy, Duration::from_millis(100)).await;
 }
