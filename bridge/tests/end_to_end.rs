@@ -179,7 +179,10 @@ async fn the_bridge_subscribes_to_a_pyzmq_pub() {
     }
     assert!(received.is_some(), "the SUB socket never received");
     // Drain warmups still in flight.
-    while let Ok(_) = tokio::time::timeout(Duration::from_millis(200), next_text(&mut ws)).await {}
+    while tokio::time::timeout(Duration::from_millis(200), next_text(&mut ws))
+        .await
+        .is_ok()
+    {}
     for (topic, data) in [("sport", "0"), ("news:1", "1"), ("news:2", r#"{"n":2}"#)] {
         writeln!(stdin, "{}", json!([topic, data])).unwrap();
     }
