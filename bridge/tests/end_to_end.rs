@@ -158,8 +158,10 @@ async fn the_bridge_subscribes_to_a_pyzmq_pub() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "bound");
 
+    // SUB prefixes filter on the first frame: `news` lets multipart `news…` topics
+    // through, `{` lets single-frame JSON envelopes through.
     let bridge = Bridge::start_with(&format!(
-        "ingress.sub = [\"{pub_endpoint}\"]\ningress.sub_prefixes = [\"news\"]"
+        "ingress.sub = [\"{pub_endpoint}\"]\ningress.sub_prefixes = [\"news\", \"{{\"]"
     ));
     let mut ws = native_client(&bridge, &["news", "sport"]).await;
     let mut stdin = peer.0.stdin.take().unwrap();
@@ -183,11 +185,67 @@ async fn the_bridge_subscribes_to_a_pyzmq_pub() {
         .await
         .is_ok()
     {}
-    for (topic, data) in [("sport", "0"), ("news:1", "1"), ("news:2", r#"{"n":2}"#)] {
-        writeln!(stdin, "{}", json!([topic, data])).unwrap();
-    }
+    writeln!(stdin, "{}", json!(["sport", "0"])).unwrap();
+    writeln!(stdin, "{}", json!(["news:1", "1"])).unwrap();
+    writeln!(stdin, "{}", json!([r#"{"topic":"sport","data":2}"#])).unwrap();
+    writeln!(stdin, "{}", json!(["news:3", "m-3", r#"{"n":3}"#])).unwrap();
     stdin.flush().unwrap();
-    // `sport` is filtered out by the SUB prefix, before the bridge sees it.
+    // Multipart `sport` is filtered out by the SUB prefix before the bridge sees it;
+    // the single-frame envelope passes the `{` prefix.
     assert_eq!(next_json(&mut ws).await["data"], 1);
-    assert_eq!(next_json(&mut ws).await["data"], json!({"n": 2}));
+    let envelope = next_json(&mut ws).await;
+    assert_eq!(
+        (envelope["topic"].as_str(), envelope["data"].as_i64()),
+        (Some("sport"), Some(2))
+    );
+    let with_id = next_json(&mut ws).await;
+    assert_eq!(
+        (with_id["id"].as_str(), &with_id["data"]),
+        (Some("m-3"), &json!({"n": 3}))
+    );
+}
+
+#[tokio::test]
+async fn the_publish_command_delivers_an_event() {
+    let bridge = Bridge::start();
+    let mut ws = native_client(&bridge, &["package_created"]).await;
+    let output = run_bridge(&[
+        "publish".as_ref(),
+        "package_created".as_ref(),
+        r#"{"package":{"id":7},"state":"update"}"#.as_ref(),
+        "--endpoint".as_ref(),
+        bridge.zmq.as_ref(),
+        "--id".as_ref(),
+        "cli-1".as_ref(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "cli-1");
+    let event = next_json(&mut ws).await;
+    assert_eq!(event["id"], "cli-1");
+    assert_eq!(event["data"], json!({"package":{"id":7},"state":"update"}));
+
+    // Bad input is refused locally with a clear message and a non-zero exit.
+    let output = run_bridge(&[
+        "publish".as_ref(),
+        "a b".as_ref(),
+        "1".as_ref(),
+        "--endpoint".as_ref(),
+        bridge.zmq.as_ref(),
+    ]);
+    assert!(!output.status.success());
+    let output = run_bridge(&[
+        "publish".as_ref(),
+        "ok".as_ref(),
+        "{nope".as_ref(),
+        "--endpoint".as_ref(),
+        bridge.zmq.as_ref(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .to_lowercase()
+        .contains("json"));
 }

@@ -261,3 +261,37 @@ fn startup_errors_name_what_failed() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_is_dropped_after_two_heartbeats() {
+    use futures_util::StreamExt;
+    let bridge = Bridge::start_with("server.heartbeat = \"300ms\"");
+    let mut answering = native_client(&bridge, &["a"]).await;
+    let mut silent = native_client(&bridge, &["a"]).await;
+    // Only `answering` is read (tungstenite answers pings while reading).
+    let reader = tokio::spawn(async move {
+        assert_silent(&mut answering, Duration::from_millis(1500)).await;
+        answering
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut answering = reader.await.unwrap();
+    assert_eq!(
+        bridge.metric(r#"push_bridge_connections{protocol="native"}"#),
+        1.0
+    );
+    // The dropped connection ends without a close frame (nothing can be sent to a
+    // dead peer); pings queued before the drop may still be read.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match tokio::time::timeout_at(deadline, silent.next())
+            .await
+            .expect("dropped in time")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_))) => continue,
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            Some(Err(_)) | None => break,
+        }
+    }
+    bridge.publisher().publish("a", &1).unwrap();
+    assert_eq!(next_json(&mut answering).await["data"], 1);
+}
