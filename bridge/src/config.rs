@@ -211,6 +211,85 @@ pub struct AuthConfig {
     pub anonymous_topics: Vec<Pattern>,
     /// Name of a cookie that may carry the token.
     pub cookie: Option<String>,
+    /// `[auth.jwt]`: accept JSON Web Tokens.
+    pub jwt: Option<JwtConfig>,
+    /// `[auth.introspect]`: ask a content API whether a token is valid.
+    pub introspect: Option<IntrospectConfig>,
+}
+
+/// JSON Web Tokens (spec/clients.md "Authentication"). Exactly one key source:
+/// `secret`/`secret_file` (HS*), `public_key_file` (PEM: RS*, PS*, ES*, EdDSA) or
+/// `jwks_file` (`kid` selects the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The only algorithms accepted, e.g. `["HS256"]` or `["RS256", "ES256"]`; a token
+    /// whose header names another (including `none`) is refused.
+    pub algorithms: Vec<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub public_key_file: Option<PathBuf>,
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values, when set (a token must name one of them).
+    pub audience: Option<Vec<String>>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(with = "human_duration")]
+    pub leeway: Duration,
+    /// Refuse tokens without `exp`.
+    pub require_exp: bool,
+    /// The claim listing the permitted patterns.
+    pub topics_claim: String,
+    /// What a token without that claim permits.
+    pub default_topics: Vec<Pattern>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            algorithms: vec!["HS256".to_string()],
+            secret: None,
+            secret_file: None,
+            public_key_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway: Duration::from_secs(60),
+            require_exp: true,
+            topics_claim: "topics".to_string(),
+            default_topics: vec![Pattern::everything()],
+        }
+    }
+}
+
+/// Token introspection: an HTTP(S) request to `url` carrying the token in `header`;
+/// a 2xx answer accepts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntrospectConfig {
+    pub url: String,
+    /// `Authorization` sends `Bearer <token>`; any other header carries the token as is.
+    pub header: String,
+    /// A field of the JSON answer listing the permitted patterns (else: all).
+    pub topics_field: Option<String>,
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    /// How long answers (positive and negative) are reused.
+    #[serde(with = "human_duration")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for IntrospectConfig {
+    fn default() -> Self {
+        IntrospectConfig {
+            url: String::new(),
+            header: "Authorization".to_string(),
+            topics_field: None,
+            timeout: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -77,6 +77,9 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         End::Gone("welcome not written")
     } else {
         loop {
+            // Biased, in this order: a close request or shutdown first; then the rare
+            // heartbeat tick and client frames, so a busy queue never starves reads
+            // (pongs must be read for the heartbeat to see the client alive).
             tokio::select! {
                 biased;
                 code = handle.close_requested() => break End::Close(code, reason_for(code)),
@@ -92,12 +95,11 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                         Err(()) => End::Gone("write failed"),
                     };
                 }
-                Some(first) = queue.recv() => {
-                    let written = tokio::select! {
-                        r = write_batch(&mut socket, first, &mut queue, protocol) => r,
-                        code = handle.close_requested() => break End::Close(code, reason_for(code)),
-                    };
-                    if written.is_err() {
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > 2 * heartbeat {
+                        break End::Gone("no answer to two heartbeats");
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
                         break End::Gone("write failed");
                     }
                 }
@@ -129,15 +131,20 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                             metrics::refused_client_action(protocol, "binary");
                             break End::Close(close_code::UNSUPPORTED_DATA, "binary frames are not accepted");
                         }
-                        Message::Close(_) => break End::Gone("client closed"),
+                        Message::Close(_) => {
+                            // tungstenite queued the close reply; let it leave.
+                            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.flush()).await;
+                            break End::Gone("client closed");
+                        }
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > 2 * heartbeat {
-                        break End::Gone("no answer to two heartbeats");
-                    }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                Some(first) = queue.recv() => {
+                    let written = tokio::select! {
+                        r = write_batch(&mut socket, first, &mut queue, protocol) => r,
+                        code = handle.close_requested() => break End::Close(code, reason_for(code)),
+                    };
+                    if written.is_err() {
                         break End::Gone("write failed");
                     }
                 }
