@@ -7,9 +7,12 @@
 //! alone, so a first run is both secure and one command.
 
 pub mod credentials;
+pub mod introspect;
+pub mod jwt;
 pub mod static_tokens;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use rand::RngCore;
@@ -17,18 +20,44 @@ use rand::RngCore;
 use crate::config::AuthConfig;
 use crate::topic::Pattern;
 use credentials::Presented;
+use introspect::{IntrospectError, Introspector, Verdict};
+use jwt::{JwtError, JwtRejection, JwtVerifier};
 use static_tokens::{StaticTokens, StaticTokensError};
+
+/// Which kind of token let a connection in (what a reload may revoke).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Generated,
+    Anonymous,
+    /// A static token, by the SHA-256 of the token.
+    Static([u8; 32]),
+    Jwt,
+    Introspected,
+}
 
 /// Who a connection is and what it may subscribe to.
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub name: Arc<str>,
     pub patterns: Arc<[Pattern]>,
+    /// When the connection must be closed with `4001` (JWT `exp`, plus the leeway a
+    /// new connection would get).
+    pub expires_at: Option<SystemTime>,
+    pub credential: Credential,
 }
 
 impl Grant {
     pub fn permits(&self, pattern: &Pattern) -> bool {
         pattern.is_covered_by_any(&self.patterns)
+    }
+
+    fn new(name: &str, patterns: Vec<Pattern>, credential: Credential) -> Self {
+        Grant {
+            name: name.into(),
+            patterns: patterns.into(),
+            expires_at: None,
+            credential,
+        }
     }
 }
 
@@ -38,13 +67,17 @@ pub enum Denied {
     Missing,
     Malformed(&'static str),
     Unknown,
+    Jwt(JwtRejection),
     NoTopics,
+    /// The introspection API could not answer: never a free pass.
+    Unavailable(&'static str),
 }
 
 impl Denied {
     pub fn status(&self) -> StatusCode {
         match self {
             Denied::NoTopics => StatusCode::FORBIDDEN,
+            Denied::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -55,7 +88,9 @@ impl Denied {
             Denied::Missing => "missing_token",
             Denied::Malformed(_) => "malformed_token",
             Denied::Unknown => "unknown_token",
+            Denied::Jwt(rejection) => rejection.reason(),
             Denied::NoTopics => "no_topics",
+            Denied::Unavailable(reason) => reason,
         }
     }
 
@@ -67,7 +102,11 @@ impl Denied {
             }
             Denied::Malformed(why) => format!("malformed token: {why}"),
             Denied::Unknown => "the token is not valid".into(),
+            Denied::Jwt(rejection) => format!("the token is not valid ({})", rejection.reason()),
             Denied::NoTopics => "the token permits no topic".into(),
+            Denied::Unavailable(_) => {
+                "the token cannot be checked right now; try again later".into()
+            }
         }
     }
 }
@@ -76,11 +115,18 @@ impl Denied {
 pub enum AuthError {
     #[error(transparent)]
     StaticTokens(#[from] StaticTokensError),
+    #[error("auth.jwt: {0}")]
+    Jwt(#[from] JwtError),
+    #[error("auth.introspect: {0}")]
+    Introspect(#[from] IntrospectError),
 }
 
+/// Every enabled token kind; a token is accepted if any of them accepts it.
 #[derive(Debug)]
 pub struct Authenticator {
     static_tokens: Option<StaticTokens>,
+    jwt: Option<(JwtVerifier, Duration)>,
+    introspect: Option<Introspector>,
     generated: Option<String>,
     anonymous: Option<Grant>,
     cookie: Option<String>,
@@ -88,17 +134,42 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn from_config(config: &AuthConfig) -> Result<Self, AuthError> {
+        Self::build(config, None)
+    }
+
+    /// A new authenticator for a reloaded config; the generated token (if any) stays
+    /// the same, so a reload never locks out the clients that use it.
+    pub fn reload(&self, config: &AuthConfig) -> Result<Self, AuthError> {
+        Self::build(config, self.generated.clone())
+    }
+
+    fn build(config: &AuthConfig, previous_generated: Option<String>) -> Result<Self, AuthError> {
         let static_tokens = match &config.tokens_file {
             Some(path) => Some(StaticTokens::load(path)?),
             None => None,
         };
-        let generated = static_tokens.is_none().then(generate_token);
-        let anonymous = config.allow_anonymous.then(|| Grant {
-            name: "anonymous".into(),
-            patterns: config.anonymous_topics.clone().into(),
+        let jwt = match &config.jwt {
+            Some(jwt) => Some((JwtVerifier::from_config(jwt)?, jwt.leeway)),
+            None => None,
+        };
+        let introspect = match &config.introspect {
+            Some(introspect) => Some(Introspector::from_config(introspect)?),
+            None => None,
+        };
+        let nothing_configured = static_tokens.is_none() && jwt.is_none() && introspect.is_none();
+        let generated =
+            nothing_configured.then(|| previous_generated.unwrap_or_else(generate_token));
+        let anonymous = config.allow_anonymous.then(|| {
+            Grant::new(
+                "anonymous",
+                config.anonymous_topics.clone(),
+                Credential::Anonymous,
+            )
         });
         Ok(Authenticator {
             static_tokens,
+            jwt,
+            introspect,
             generated,
             anonymous,
             cookie: config.cookie.clone(),
@@ -115,14 +186,43 @@ impl Authenticator {
         self.cookie.as_deref()
     }
 
-    pub fn authenticate(&self, presented: &Presented) -> Result<Grant, Denied> {
+    /// The JWT verifier, if JWTs are configured (for `push-bridge token`).
+    pub fn jwt(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_ref().map(|(verifier, _)| verifier)
+    }
+
+    /// Whether a connection admitted with `credential` is still admitted by this
+    /// authenticator (false: a static token removed on reload).
+    pub fn still_valid(&self, credential: &Credential) -> bool {
+        match credential {
+            Credential::Static(digest) => self
+                .static_tokens
+                .as_ref()
+                .is_some_and(|tokens| tokens.contains_digest(digest)),
+            _ => true,
+        }
+    }
+
+    pub async fn authenticate(&self, presented: &Presented) -> Result<Grant, Denied> {
         let grant = match presented {
             Presented::Missing => self.anonymous.clone().ok_or(Denied::Missing)?,
             Presented::Malformed(why) => return Err(Denied::Malformed(why)),
-            Presented::Token(candidates) => candidates
-                .iter()
-                .find_map(|token| self.check(token))
-                .ok_or(Denied::Unknown)?,
+            Presented::Token(candidates) => {
+                // The most telling refusal wins: a service outage over an expired JWT
+                // over "unknown".
+                let mut refusal = Denied::Unknown;
+                let mut accepted = None;
+                for token in candidates {
+                    match self.check(token).await {
+                        Ok(grant) => {
+                            accepted = Some(grant);
+                            break;
+                        }
+                        Err(denied) => refusal = more_telling(refusal, denied),
+                    }
+                }
+                accepted.ok_or(refusal)?
+            }
         };
         if grant.patterns.is_empty() {
             return Err(Denied::NoTopics);
@@ -130,20 +230,75 @@ impl Authenticator {
         Ok(grant)
     }
 
-    fn check(&self, token: &str) -> Option<Grant> {
+    async fn check(&self, token: &str) -> Result<Grant, Denied> {
         if let Some(generated) = &self.generated {
             if constant_time_eq(generated.as_bytes(), token.as_bytes()) {
-                return Some(Grant {
-                    name: "generated".into(),
-                    patterns: vec![Pattern::everything()].into(),
-                });
+                return Ok(Grant::new(
+                    "generated",
+                    vec![Pattern::everything()],
+                    Credential::Generated,
+                ));
             }
         }
-        let known = self.static_tokens.as_ref()?.get(token)?;
-        Some(Grant {
-            name: known.name.as_str().into(),
-            patterns: known.patterns.clone().into(),
-        })
+        if let Some(tokens) = &self.static_tokens {
+            if let Some((digest, known)) = tokens.get_with_digest(token) {
+                return Ok(Grant::new(
+                    &known.name,
+                    known.patterns.clone(),
+                    Credential::Static(digest),
+                ));
+            }
+        }
+        let mut refusal = Denied::Unknown;
+        if let Some((verifier, leeway)) = &self.jwt {
+            if JwtVerifier::looks_like_jwt(token) {
+                match verifier.verify(token) {
+                    Ok(jwt) => {
+                        let name = jwt
+                            .subject
+                            .as_deref()
+                            .map_or("jwt".to_string(), |s| format!("jwt:{s}"));
+                        let mut grant = Grant::new(&name, jwt.patterns, Credential::Jwt);
+                        grant.expires_at = jwt.expires_at.map(|exp| exp + *leeway);
+                        return Ok(grant);
+                    }
+                    Err(rejection) => refusal = Denied::Jwt(rejection),
+                }
+            }
+        }
+        if let Some(introspector) = &self.introspect {
+            match introspector.check(token).await {
+                Ok(Verdict::Accepted { patterns }) => {
+                    let patterns = patterns.unwrap_or_else(|| vec![Pattern::everything()]);
+                    return Ok(Grant::new(
+                        "introspected",
+                        patterns,
+                        Credential::Introspected,
+                    ));
+                }
+                Ok(Verdict::Rejected) => {}
+                Err(unavailable) => {
+                    refusal = more_telling(refusal, Denied::Unavailable(unavailable.reason()))
+                }
+            }
+        }
+        Err(refusal)
+    }
+}
+
+fn more_telling(a: Denied, b: Denied) -> Denied {
+    fn rank(d: &Denied) -> u8 {
+        match d {
+            Denied::Unavailable(_) => 3,
+            Denied::Jwt(_) => 2,
+            Denied::Malformed(_) | Denied::NoTopics => 1,
+            Denied::Missing | Denied::Unknown => 0,
+        }
+    }
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
     }
 }
 
@@ -162,6 +317,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
     fn token(s: &str) -> Presented {
         Presented::Token(vec![s.to_string()])
     }
@@ -171,14 +334,14 @@ mod tests {
         let auth = Authenticator::from_config(&AuthConfig::default()).unwrap();
         let generated = auth.generated_token().unwrap().to_string();
         assert_eq!(generated.len(), 64);
-        let grant = auth.authenticate(&token(&generated)).unwrap();
+        let grant = block_on(auth.authenticate(&token(&generated))).unwrap();
         assert!(grant.permits(&Pattern::parse("any:thing").unwrap()));
         assert_eq!(
-            auth.authenticate(&token("nope")).unwrap_err(),
+            block_on(auth.authenticate(&token("nope"))).unwrap_err(),
             Denied::Unknown
         );
         assert_eq!(
-            auth.authenticate(&Presented::Missing).unwrap_err(),
+            block_on(auth.authenticate(&Presented::Missing)).unwrap_err(),
             Denied::Missing
         );
         let other = Authenticator::from_config(&AuthConfig::default()).unwrap();
@@ -201,7 +364,7 @@ mod tests {
         .unwrap();
         assert!(auth.generated_token().is_none());
         let both = Presented::Token(vec!["a b".into(), "a+b".into()]);
-        let grant = auth.authenticate(&both).unwrap();
+        let grant = block_on(auth.authenticate(&both)).unwrap();
         assert_eq!(&*grant.name, "dash");
         assert!(grant.permits(&Pattern::parse("package_created").unwrap()));
         assert!(!grant.permits(&Pattern::parse("article").unwrap()));
@@ -216,7 +379,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            &*open.authenticate(&Presented::Missing).unwrap().name,
+            &*block_on(open.authenticate(&Presented::Missing))
+                .unwrap()
+                .name,
             "anonymous"
         );
         let empty = Authenticator::from_config(&AuthConfig {
@@ -225,7 +390,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            empty.authenticate(&Presented::Missing).unwrap_err(),
+            block_on(empty.authenticate(&Presented::Missing)).unwrap_err(),
             Denied::NoTopics
         );
         assert_eq!(Denied::NoTopics.status(), StatusCode::FORBIDDEN);

@@ -99,7 +99,17 @@ impl StaticTokens {
     }
 
     pub fn get(&self, token: &str) -> Option<&StaticToken> {
-        self.by_digest.get(&digest(token))
+        self.get_with_digest(token).map(|(_, known)| known)
+    }
+
+    /// The token's entry and the digest it is known by.
+    pub fn get_with_digest(&self, token: &str) -> Option<([u8; 32], &StaticToken)> {
+        let digest = digest(token);
+        self.by_digest.get(&digest).map(|known| (digest, known))
+    }
+
+    pub fn contains_digest(&self, digest: &[u8; 32]) -> bool {
+        self.by_digest.contains_key(digest)
     }
 
     pub fn len(&self) -> usize {

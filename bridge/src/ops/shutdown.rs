@@ -1,16 +1,41 @@
-//! Graceful shutdown (spec/operations.md "Signals"): one token every task watches, and
-//! a tracker that lets the server wait for sessions to finish closing.
+//! Signals and graceful shutdown (spec/operations.md "Signals"): one token every task
+//! watches, a tracker that lets the server wait for sessions to finish closing, and
+//! the process signals the bridge acts on.
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
 pub use tokio_util::sync::CancellationToken as Shutdown;
 pub use tokio_util::task::TaskTracker;
 
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn terminate_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// What a signal asks of the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGTERM or SIGINT: drain and exit.
+    Terminate(&'static str),
+    /// SIGHUP: reload tokens, keys, origins and the log level.
+    Reload,
+}
+
+/// The signal handlers, installed once at start.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    pub async fn next(&mut self) -> Request {
+        tokio::select! {
+            _ = self.term.recv() => Request::Terminate("SIGTERM"),
+            _ = self.int.recv() => Request::Terminate("SIGINT"),
+            _ = self.hup.recv() => Request::Reload,
+        }
+    }
 }

@@ -11,7 +11,7 @@ mod session;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -21,10 +21,10 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 use crate::auth::Authenticator;
-use crate::config::{Config, Loaded};
-use crate::hub::Hub;
+use crate::config::{Config, Loaded, ServerConfig};
+use crate::hub::{close_code, Hub};
 use crate::ingress::Ingress;
-use crate::ops::shutdown::{terminate_signal, Shutdown, TaskTracker};
+use crate::ops::shutdown::{Request, Shutdown, Signals, TaskTracker};
 use crate::ops::{logging, metrics};
 use routes::AppState;
 
@@ -36,10 +36,12 @@ pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
         .thread_name("push-bridge")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(loaded.config))
+    runtime.block_on(run(loaded))
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
+    let config = loaded.config.clone();
+    let mut signals = Signals::install().context("cannot install signal handlers")?;
     raise_open_file_limit();
     let metrics_handle =
         metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
@@ -66,7 +68,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ),
         config: config.server.clone(),
         hub,
-        auth,
+        auth: RwLock::new(Arc::new(auth)),
+        allowed_origins: RwLock::new(config.server.allowed_origins.clone()),
+        live: Default::default(),
         metrics: metrics_handle.clone(),
         ready: Default::default(),
         shutdown: Shutdown::new(),
@@ -87,12 +91,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     announce(
         local,
         ingress.bound_endpoints(),
-        state.auth.generated_token(),
+        state.auth().generated_token(),
     );
 
-    let signal = terminate_signal()
-        .await
-        .context("cannot listen for signals")?;
+    let signal = loop {
+        match signals.next().await {
+            Request::Terminate(signal) => break signal,
+            Request::Reload => reload(&state, &mut loaded),
+        }
+    };
     tracing::info!(signal, sessions = state.limits.current(), "draining");
     state.ready.store(false, Ordering::Release);
     state.shutdown.cancel();
@@ -110,6 +117,67 @@ async fn run(config: Config) -> anyhow::Result<()> {
     upkeep.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: re-reads the config file and environment, then swaps in new tokens, JWT
+/// keys, introspection settings, allowed origins and log level. Connections whose
+/// static token disappeared are closed with `4003`. Anything wrong: logged, and the
+/// running configuration stays as it was.
+fn reload(state: &AppState, loaded: &mut Loaded) {
+    let new = match loaded.reload() {
+        Ok(new) => new,
+        Err(error) => {
+            tracing::error!(%error, "reload failed; keeping the current configuration");
+            return;
+        }
+    };
+    let auth = match state.auth().reload(&new.config.auth) {
+        Ok(auth) => Arc::new(auth),
+        Err(error) => {
+            tracing::error!(%error, "reload failed; keeping the current configuration");
+            return;
+        }
+    };
+    if let Err(error) = logging::reload_level(&new.config.log.level) {
+        tracing::warn!(%error, "log level not changed");
+    }
+    *state.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&auth);
+    *state
+        .allowed_origins
+        .write()
+        .unwrap_or_else(|e| e.into_inner()) = new.config.server.allowed_origins.clone();
+    let mut revoked = 0;
+    for (handle, credential) in state.live_sessions().values() {
+        if !auth.still_valid(credential) && handle.close(close_code::TOKEN_REVOKED) {
+            revoked += 1;
+        }
+    }
+    let needs_restart = needs_restart(&loaded.config, &new.config);
+    if !needs_restart.is_empty() {
+        tracing::warn!(keys = ?needs_restart, "these settings changed but only take effect after a restart");
+    }
+    tracing::info!(revoked, "configuration reloaded");
+    *loaded = new;
+}
+
+/// Settings a reload cannot apply to a running bridge.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let (a, b) = (&old.server, &new.server);
+    let same_server = ServerConfig {
+        allowed_origins: b.allowed_origins.clone(),
+        ..a.clone()
+    } == *b;
+    if !same_server {
+        keys.push("server");
+    }
+    if old.ingress != new.ingress {
+        keys.push("ingress");
+    }
+    if old.log.format != new.log.format {
+        keys.push("log.format");
+    }
+    keys
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<AppState>) {

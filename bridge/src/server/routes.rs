@@ -3,9 +3,10 @@
 //! refuse a client (draining, limits, origin, token) runs here, before the upgrade,
 //! and answers a plain HTTP status with a JSON body.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -17,10 +18,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::limits::{LimitReached, Limits};
 use super::session::{self, SessionContext};
-use crate::auth::credentials::{self, Presented};
-use crate::auth::Authenticator;
+use crate::auth::credentials;
+use crate::auth::{Authenticator, Credential};
 use crate::config::ServerConfig;
-use crate::hub::Hub;
+use crate::hub::{Hub, SessionHandle, SessionId};
 use crate::ops::metrics;
 use crate::ops::shutdown::{Shutdown, TaskTracker};
 use crate::protocol;
@@ -30,13 +31,30 @@ use crate::protocol;
 pub struct AppState {
     pub config: ServerConfig,
     pub hub: Arc<Hub>,
-    pub auth: Authenticator,
+    /// Swapped whole on SIGHUP.
+    pub auth: RwLock<Arc<Authenticator>>,
+    /// `server.allowed_origins`, swapped on SIGHUP.
+    pub allowed_origins: RwLock<Option<Vec<String>>>,
+    /// Open sessions and how they got in, so a reload can revoke them (`4003`).
+    pub live: Mutex<HashMap<SessionId, (Arc<SessionHandle>, Credential)>>,
     pub limits: Arc<Limits>,
     pub metrics: PrometheusHandle,
     /// Ingress bound and listener accepting.
     pub ready: AtomicBool,
     pub shutdown: Shutdown,
     pub sessions: TaskTracker,
+}
+
+impl AppState {
+    pub fn auth(&self) -> Arc<Authenticator> {
+        Arc::clone(&self.auth.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn live_sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SessionId, (Arc<SessionHandle>, Credential)>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -86,7 +104,7 @@ async fn any_path(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => websocket(state, peer, uri, headers, upgrade),
+        Ok(upgrade) => websocket(state, peer, uri, headers, upgrade).await,
         Err(_) if method == Method::GET && uri.path() == "/" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "push-bridge: connect a WebSocket client here (see the README).\n",
@@ -96,7 +114,7 @@ async fn any_path(
     }
 }
 
-fn websocket(
+async fn websocket(
     state: Arc<AppState>,
     peer: SocketAddr,
     uri: Uri,
@@ -137,24 +155,19 @@ fn websocket(
             )
         }
     };
-    if let (Some(allowed), Some(origin)) =
-        (&state.config.allowed_origins, headers.get(header::ORIGIN))
-    {
-        let origin = origin.to_str().unwrap_or_default();
-        if !allowed.iter().any(|a| a == origin) {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "origin",
-                "this Origin is not allowed",
-            );
-        }
+    if !origin_allowed(&state, &headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "origin",
+            "this Origin is not allowed",
+        );
     }
-    let presented = credentials::find(uri.query(), &headers, state.auth.cookie_name());
-    let grant = match state.auth.authenticate(&presented) {
+    let auth = state.auth();
+    let presented = credentials::find(uri.query(), &headers, auth.cookie_name());
+    let grant = match auth.authenticate(&presented).await {
         Ok(grant) => grant,
         Err(denied) => return refuse(denied.status(), denied.reason(), &denied.message()),
     };
-    debug_assert!(!matches!(presented, Presented::Malformed(_)));
 
     let offered: Vec<&str> = credentials::subprotocols(&headers).collect();
     let (protocol, echo) = protocol::negotiate(&offered, state.config.default_protocol);
@@ -178,4 +191,19 @@ fn websocket(
     upgrade
         .on_failed_upgrade(move |error| tracing::debug!(%peer, %error, "upgrade failed"))
         .on_upgrade(move |socket| sessions.track_future(session::run(socket, context)))
+}
+
+/// Requests without `Origin` (non-browser clients) are always allowed.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let allowed = state
+        .allowed_origins
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    match (allowed.as_ref(), headers.get(header::ORIGIN)) {
+        (Some(allowed), Some(origin)) => {
+            let origin = origin.to_str().unwrap_or_default();
+            allowed.iter().any(|a| a == origin)
+        }
+        _ => true,
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
@@ -53,7 +53,11 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         slot: _slot,
     } = context;
     let (handle, mut queue) = state.hub.register(protocol);
+    state
+        .live_sessions()
+        .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
     let name = session_name();
+    let expiry = expiry_deadline(grant.expires_at);
     metrics::connection_opened(protocol);
     tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %grant.name, "connection opened");
 
@@ -94,6 +98,9 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                         Ok(()) => End::Close(close_code::GOING_AWAY, "the bridge is shutting down"),
                         Err(()) => End::Gone("write failed"),
                     };
+                }
+                _ = sleep_until_some(expiry) => {
+                    break End::Close(close_code::TOKEN_EXPIRED, reason_for(close_code::TOKEN_EXPIRED));
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > 2 * heartbeat {
@@ -153,6 +160,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
     };
 
     client.unsubscribe_all();
+    state.live_sessions().remove(&handle.id);
     drop(queue);
     let code = match end {
         End::Close(code, reason) => {
@@ -232,6 +240,23 @@ fn reason_for(code: u16) -> &'static str {
         close_code::TOKEN_REVOKED => "token revoked",
         close_code::GOING_AWAY => "the bridge is shutting down",
         _ => "",
+    }
+}
+
+/// When a token expiring at `expires_at` must be closed, on the runtime's clock.
+fn expiry_deadline(expires_at: Option<SystemTime>) -> Option<tokio::time::Instant> {
+    let expires_at = expires_at?;
+    let left = expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(tokio::time::Instant::now() + left)
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -48,20 +48,31 @@ impl Bridge {
     /// address and one PULL endpoint on free ports. `extra` may use `[server]`-less
     /// dotted keys (`server.heartbeat = "1s"`) or whole tables other than those two.
     pub fn start_with(extra: &str) -> Bridge {
+        Bridge::start_with_env(extra, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), with extra environment variables (e.g. a
+    /// `RUST_LOG` other than `push_bridge=debug`).
+    pub fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let zmq = format!("tcp://127.0.0.1:{}", free_port());
         let config = format!("server.listen = \"{addr}\"\ningress.pull = [\"{zmq}\"]\n{extra}\n");
-        Bridge::start_raw(dir, addr, zmq, &config, &[])
+        Bridge::start_raw(dir, addr, zmq, &config, env)
     }
 
-    /// Starts the bridge with exactly this config text and extra arguments.
+    /// The config file the bridge was started with (rewrite it, then SIGHUP).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("push-bridge.toml")
+    }
+
+    /// Starts the bridge with exactly this config text and environment.
     pub fn start_raw(
         dir: tempfile::TempDir,
         addr: SocketAddr,
         zmq: String,
         config: &str,
-        args: &[&str],
+        env: &[(&str, &str)],
     ) -> Bridge {
         let config_path = dir.path().join("push-bridge.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -71,8 +82,8 @@ impl Bridge {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .args(args)
             .env("RUST_LOG", "push_bridge=debug")
+            .envs(env.iter().copied())
             .env_remove("PUSH_BRIDGE_SERVER__LISTEN")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -506,4 +517,41 @@ pub fn run_bridge(args: &[&std::ffi::OsStr]) -> std::process::Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
+}
+
+/// Runs one of the PHP scripts in `tests/php/` (php-cli with the zmq extension, as
+/// Superdesk Publisher's producers run) and returns its standard output. Panics with
+/// its output if it fails, and kills it after [`WAIT`]: a PHP PUSH socket with LINGER
+/// -1 would otherwise wait for an unreachable bridge forever.
+pub fn php(script: &str, args: &[&str]) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/php")
+        .join(script);
+    let mut child = Command::new("php")
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run php ({e}): install php-cli and php-zmq, or run scripts/test")
+        });
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("php output");
+    assert!(
+        output.status.success(),
+        "php {} failed ({}): {}\n{}",
+        path.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
