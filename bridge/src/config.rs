@@ -116,7 +116,35 @@ pub struct Config {
     pub server: ServerConfig,
     pub ingress: IngressConfig,
     pub auth: AuthConfig,
+    pub history: HistoryConfig,
     pub log: LogConfig,
+}
+
+/// The event history that resume replays from (spec/clients.md "Event ids, history
+/// and resume").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Events kept at most (0 disables history, resume and duplicate detection).
+    pub size: usize,
+    #[serde(with = "human_size")]
+    pub max_bytes: usize,
+    #[serde(with = "human_duration")]
+    pub max_age: Duration,
+    /// Where the history is saved on a graceful stop and loaded at start; unset: not
+    /// kept across restarts.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            size: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_age: Duration::from_secs(300),
+            file: None,
+        }
+    }
 }
 
 /// Which WebSocket protocol a client that offers no known subprotocol speaks.

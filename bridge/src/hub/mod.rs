@@ -8,10 +8,12 @@
 //! bytes on each session's queue. A full queue never blocks the hub: that session is
 //! told to close with `4008` and everyone else carries on.
 
+pub mod history;
+pub mod history_file;
 pub mod index;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
@@ -112,9 +114,16 @@ impl IdGenerator {
 
 /// The subscription index and the fan-out. Shared (`Arc<Hub>`) by the ingress thread
 /// and every session; locks are held only for in-memory work, never across an await.
+///
+/// Lock order, everywhere: `index` then `history`. Publishing holds the index read
+/// lock while it records the event and routes it; a resuming subscribe holds the
+/// index write lock while it subscribes and reads the history. So every event is
+/// either in the replay or routed live to the new subscription, never both, never
+/// neither.
 #[derive(Debug)]
 pub struct Hub {
     index: RwLock<index::Index<Arc<SessionHandle>>>,
+    history: Mutex<history::History>,
     ids: IdGenerator,
     next_session: AtomicU64,
     route_stamp: AtomicU64,
@@ -123,9 +132,10 @@ pub struct Hub {
 
 impl Hub {
     /// `send_queue`: frames a session may have waiting before it is a slow consumer.
-    pub fn new(send_queue: usize) -> Self {
+    pub fn new(send_queue: usize, history: history::Limits) -> Self {
         Hub {
             index: RwLock::new(index::Index::default()),
+            history: Mutex::new(history::History::new(history)),
             ids: IdGenerator::new(),
             next_session: AtomicU64::new(1),
             route_stamp: AtomicU64::new(0),
@@ -177,23 +187,55 @@ impl Hub {
         metrics::subscriptions(index.len());
     }
 
+    /// Subscribes `session` to `patterns` and returns the events published after the
+    /// one with id `since` that match one of them and none of `already` (those were
+    /// delivered live), oldest first; `None` when `since` is unknown or evicted (the
+    /// subscriptions are made all the same).
+    pub fn subscribe_since(
+        &self,
+        session: &Arc<SessionHandle>,
+        patterns: &[Pattern],
+        already: &[Pattern],
+        since: &str,
+    ) -> Option<Vec<SharedEvent>> {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for pattern in patterns {
+            index.insert(pattern, session.id, Arc::clone(session));
+        }
+        metrics::subscriptions(index.len());
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let replay = history.after(since)?.filter(|event| {
+            patterns.iter().any(|p| p.matches(&event.topic))
+                && !already.iter().any(|p| p.matches(&event.topic))
+        });
+        Some(replay.cloned().collect())
+    }
+
     /// Routes one accepted message to every matching session, in the order calls are
-    /// made (the ingress makes them from one thread, in arrival order).
-    pub fn publish(&self, message: IngressMessage, received: Instant) -> SharedEvent {
+    /// made (the ingress makes them from one thread, in arrival order). A message whose
+    /// publisher id is still in the history is a retry: dropped, counted, `None`.
+    pub fn publish(&self, message: IngressMessage, received: Instant) -> Option<SharedEvent> {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if message.id.as_deref().is_some_and(|id| history.contains(id)) {
+            metrics::duplicate_dropped();
+            return None;
+        }
         let event = Arc::new(Event {
             id: message.id.unwrap_or_else(|| self.ids.next()).into(),
             topic: message.topic,
             data: message.data.into(),
             received,
         });
+        history.push(Arc::clone(&event), SystemTime::now());
+        metrics::history_events(history.len());
+        drop(history);
         let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
         let mut native_frame: Option<Utf8Bytes> = None;
         // WAMP v1 frames differ per subscription URI; the index visits one pattern's
         // subscribers together, so caching the last one builds each frame once.
         let mut wamp1_frame: Option<(*const Pattern, Utf8Bytes)> = None;
         let mut delivered = Deliveries::default();
-
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         index.for_each_match(&event.topic, |pattern, _, session| {
             if session.is_closing() {
                 return;
@@ -230,7 +272,23 @@ impl Hub {
         });
         drop(index);
         delivered.record();
-        event
+        Some(event)
+    }
+
+    /// Every event in the history with its publish time, oldest first.
+    pub fn history_snapshot(&self) -> Vec<(SharedEvent, SystemTime)> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.iter().map(|(e, at)| (Arc::clone(e), at)).collect()
+    }
+
+    /// Puts saved events back into the history (at start, before any publish).
+    pub fn restore_history(&self, events: impl IntoIterator<Item = (SharedEvent, SystemTime)>) {
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for (event, at) in events {
+            history.push(event, at);
+        }
+        history.expire(SystemTime::now());
+        metrics::history_events(history.len());
     }
 }
 
@@ -260,6 +318,14 @@ mod tests {
     use super::*;
     use crate::topic::Topic;
 
+    fn test_limits() -> history::Limits {
+        history::Limits {
+            size: 100,
+            max_bytes: 1 << 20,
+            max_age: std::time::Duration::from_secs(60),
+        }
+    }
+
     fn message(topic: &str, data: &str) -> IngressMessage {
         IngressMessage {
             topic: Topic::parse(topic).unwrap(),
@@ -278,7 +344,7 @@ mod tests {
 
     #[test]
     fn native_sessions_get_each_event_once_wamp1_once_per_subscription() {
-        let hub = Hub::new(16);
+        let hub = Hub::new(16, test_limits());
         let (native, mut native_rx) = hub.register(Protocol::Native);
         let (wamp, mut wamp_rx) = hub.register(Protocol::Wamp1);
         for pattern in ["article", "article:7"] {
@@ -286,7 +352,9 @@ mod tests {
             assert!(hub.subscribe(&native, &pattern));
             assert!(hub.subscribe(&wamp, &pattern));
         }
-        let event = hub.publish(message("article:7", r#"{"a":1}"#), Instant::now());
+        let event = hub
+            .publish(message("article:7", r#"{"a":1}"#), Instant::now())
+            .unwrap();
         assert_eq!(
             drain(&mut native_rx),
             vec![format!(
@@ -307,12 +375,19 @@ mod tests {
 
     #[test]
     fn ids_are_kept_or_assigned_in_sequence() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(4, test_limits());
         let mut given = message("a", "1");
         given.id = Some("pub-1".into());
-        assert_eq!(&*hub.publish(given, Instant::now()).id, "pub-1");
-        let first = hub.publish(message("a", "1"), Instant::now());
-        let second = hub.publish(message("a", "1"), Instant::now());
+        assert_eq!(
+            &*hub.publish(given.clone(), Instant::now()).unwrap().id,
+            "pub-1"
+        );
+        assert!(
+            hub.publish(given, Instant::now()).is_none(),
+            "a retried id is a duplicate"
+        );
+        let first = hub.publish(message("a", "1"), Instant::now()).unwrap();
+        let second = hub.publish(message("a", "1"), Instant::now()).unwrap();
         let (epoch, seq) = first.id.split_once('-').unwrap();
         assert_eq!(
             second.id.to_string(),
@@ -322,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_closes_only_that_session_with_4008() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(2, test_limits());
         let (slow, mut slow_rx) = hub.register(Protocol::Native);
         let (fast, mut fast_rx) = hub.register(Protocol::Native);
         let all = Pattern::everything();
@@ -343,7 +418,7 @@ mod tests {
 
     #[test]
     fn unsubscribed_sessions_get_nothing() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(4, test_limits());
         let (session, mut rx) = hub.register(Protocol::Native);
         let pattern = Pattern::parse("a").unwrap();
         hub.subscribe(&session, &pattern);
@@ -351,5 +426,32 @@ mod tests {
         assert!(!hub.unsubscribe(session.id, &pattern));
         hub.publish(message("a", "1"), Instant::now());
         assert!(drain(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn resume_replays_what_was_missed_for_the_new_patterns_only() {
+        let hub = Hub::new(16, test_limits());
+        let (session, mut rx) = hub.register(Protocol::Native);
+        let first = hub.publish(message("a:1", "1"), Instant::now()).unwrap();
+        hub.publish(message("a:2", "2"), Instant::now());
+        hub.publish(message("b:1", "3"), Instant::now());
+        hub.publish(message("c", "4"), Instant::now());
+        let a = Pattern::parse("a").unwrap();
+        let b = Pattern::parse("b").unwrap();
+        hub.subscribe(&session, &b);
+        let replay = hub
+            .subscribe_since(&session, &[a.clone()], &[b], &first.id)
+            .unwrap();
+        let data: Vec<&str> = replay.iter().map(|e| &*e.data).collect();
+        assert_eq!(
+            data,
+            vec!["2"],
+            "after `first`, matching `a`, not already had via `b`"
+        );
+        assert!(hub
+            .subscribe_since(&session, &[a], &[], "unknown")
+            .is_none());
+        hub.publish(message("a:3", "5"), Instant::now());
+        assert_eq!(drain(&mut rx).len(), 1, "live after the resume");
     }
 }

@@ -23,6 +23,7 @@ pub const AUTH_FAILURES_TOTAL: &str = "push_bridge_auth_failures_total";
 pub const REFUSED_CLIENT_ACTIONS_TOTAL: &str = "push_bridge_refused_client_actions_total";
 pub const DELIVERY_LATENCY_SECONDS: &str = "push_bridge_delivery_latency_seconds";
 pub const BUILD_INFO: &str = "push_bridge_build_info";
+pub const HISTORY_EVENTS: &str = "push_bridge_history_events";
 
 /// Installs the process-wide recorder and returns the handle that renders it. Call
 /// once; [`PrometheusHandle::run_upkeep`] must then run periodically.
@@ -73,6 +74,15 @@ pub fn events_queued(protocol: Protocol, frames: u64) {
 pub fn events_delivered(protocol: Protocol, frames: u64, oldest_age: Duration) {
     counter!(EVENTS_DELIVERED_TOTAL, "protocol" => protocol.label()).increment(frames);
     histogram!(DELIVERY_LATENCY_SECONDS).record(oldest_age.as_secs_f64());
+}
+
+/// A publisher retry: an id still in the history.
+pub fn duplicate_dropped() {
+    counter!(INGRESS_REJECTED_TOTAL, "reason" => "duplicate").increment(1);
+}
+
+pub fn history_events(count: usize) {
+    gauge!(HISTORY_EVENTS).set(count as f64);
 }
 
 pub fn slow_consumer_close() {

@@ -22,7 +22,7 @@ use tower::ServiceExt as _;
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Loaded, ServerConfig};
-use crate::hub::{close_code, Hub};
+use crate::hub::{close_code, history, history_file, Hub};
 use crate::ingress::Ingress;
 use crate::ops::shutdown::{Request, Shutdown, Signals, TaskTracker};
 use crate::ops::{logging, metrics};
@@ -46,7 +46,24 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     let metrics_handle =
         metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
     let auth = Authenticator::from_config(&config.auth)?;
-    let hub = Arc::new(Hub::new(config.server.send_queue));
+    let hub = Arc::new(Hub::new(
+        config.server.send_queue,
+        history::Limits {
+            size: config.history.size,
+            max_bytes: config.history.max_bytes,
+            max_age: config.history.max_age,
+        },
+    ));
+
+    if let Some(path) = &config.history.file {
+        let (events, skipped) = history_file::load(path)
+            .with_context(|| format!("cannot read history.file {}", path.display()))?;
+        if skipped > 0 {
+            tracing::warn!(skipped, file = %path.display(), "unreadable lines in the history file were skipped");
+        }
+        tracing::info!(events = events.len(), file = %path.display(), "history loaded");
+        hub.restore_history(events);
+    }
 
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -113,6 +130,17 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         );
     }
     ingress.shutdown();
+    if let Some(path) = &config.history.file {
+        let events = state.hub.history_snapshot();
+        match history_file::save(path, &events) {
+            Ok(()) => {
+                tracing::info!(events = events.len(), file = %path.display(), "history saved")
+            }
+            Err(error) => {
+                tracing::error!(%error, file = %path.display(), "cannot save the history")
+            }
+        }
+    }
     accept.abort();
     upkeep.abort();
     tracing::info!("stopped");

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::Grant;
+use crate::event::SharedEvent;
 use crate::hub::{close_code, Hub, SessionHandle};
 use crate::ops::metrics;
 use crate::protocol::native::{self, ErrorCode, Request, RequestError};
@@ -78,34 +79,38 @@ impl ClientState {
                 topics,
                 since,
                 reference,
-            }) => {
-                match self.subscribe_all(&topics) {
-                    Ok(()) => {
-                        // No history yet: a resume request cannot be honoured, and the
-                        // client is told so it refetches state.
-                        let recovered = since.map(|_| false);
-                        Ok(native::subscribed(&topics, recovered, reference.as_ref()))
-                    }
-                    Err((code, message)) => Err(RequestError {
-                        code,
-                        message,
-                        reference,
-                    }),
+            }) => match self.subscribe_all(&topics, since.as_deref()) {
+                Ok(replay) => {
+                    let recovered = since.as_ref().map(|_| replay.is_some());
+                    let mut frames =
+                        vec![native::subscribed(&topics, recovered, reference.as_ref())];
+                    frames.extend(
+                        replay
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|e| native::event(&e.topic, &e.id, &e.data)),
+                    );
+                    Ok(frames)
                 }
-            }
+                Err((code, message)) => Err(RequestError {
+                    code,
+                    message,
+                    reference,
+                }),
+            },
             Ok(Request::Unsubscribe { topics, reference }) => {
                 for pattern in &topics {
                     if self.subscriptions.remove(pattern) {
                         self.hub.unsubscribe(self.handle.id, pattern);
                     }
                 }
-                Ok(native::unsubscribed(&topics, reference.as_ref()))
+                Ok(vec![native::unsubscribed(&topics, reference.as_ref())])
             }
             Err(error) => Err(error),
         };
         match answer {
-            Ok(frame) => Reply {
-                frames: vec![frame],
+            Ok(frames) => Reply {
+                frames,
                 close: None,
             },
             Err(error) => {
@@ -121,7 +126,12 @@ impl ClientState {
     }
 
     /// All or nothing: every pattern permitted and the limit respected, or nothing.
-    fn subscribe_all(&mut self, patterns: &[Pattern]) -> Result<(), (ErrorCode, String)> {
+    /// With `since`, also the missed events to replay (`None`: not recoverable).
+    fn subscribe_all(
+        &mut self,
+        patterns: &[Pattern],
+        since: Option<&str>,
+    ) -> Result<Option<Vec<SharedEvent>>, (ErrorCode, String)> {
         let forbidden: Vec<&str> = patterns
             .iter()
             .filter(|p| !self.grant.permits(p))
@@ -146,11 +156,22 @@ impl ClientState {
                 ),
             ));
         }
-        for pattern in new {
-            self.hub.subscribe(&self.handle, pattern);
-            self.subscriptions.insert(pattern.clone());
-        }
-        Ok(())
+        let new: Vec<Pattern> = new.into_iter().cloned().collect();
+        let replay = match since {
+            Some(since) => {
+                let already: Vec<Pattern> = self.subscriptions.iter().cloned().collect();
+                self.hub
+                    .subscribe_since(&self.handle, &new, &already, since)
+            }
+            None => {
+                for pattern in &new {
+                    self.hub.subscribe(&self.handle, pattern);
+                }
+                None
+            }
+        };
+        self.subscriptions.extend(new);
+        Ok(replay)
     }
 
     fn wamp1(&mut self, text: &str) -> Reply {

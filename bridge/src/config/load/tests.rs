@@ -240,7 +240,7 @@ fn unknown_keys_in_the_file_name_key_and_file() {
     ));
     assert!(e.starts_with("unknown key `servr` in "), "{e}");
     assert!(
-        e.ends_with("(known keys at the top level: server, ingress, auth, log)"),
+        e.ends_with("(known keys at the top level: server, ingress, auth, history, log)"),
         "{e}"
     );
 }
