@@ -440,7 +440,7 @@ mod tests {
         let b = Pattern::parse("b").unwrap();
         hub.subscribe(&session, &b);
         let replay = hub
-            .subscribe_since(&session, &[a.clone()], &[b], &first.id)
+            .subscribe_since(&session, std::slice::from_ref(&a), &[b], &first.id)
             .unwrap();
         let data: Vec<&str> = replay.iter().map(|e| &*e.data).collect();
         assert_eq!(
