@@ -51,6 +51,12 @@ impl Grant {
         pattern.is_covered_by_any(&self.patterns)
     }
 
+    /// A connection still to authenticate inside its protocol (WAMP v2 ticket): it
+    /// may subscribe to nothing yet.
+    pub fn pending() -> Self {
+        Grant::new("pending", Vec::new(), Credential::Anonymous)
+    }
+
     fn new(name: &str, patterns: Vec<Pattern>, credential: Credential) -> Self {
         Grant {
             name: name.into(),

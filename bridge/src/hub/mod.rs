@@ -8,10 +8,13 @@
 //! bytes on each session's queue. A full queue never blocks the hub: that session is
 //! told to close with `4008` and everyone else carries on.
 
+mod frames;
 pub mod history;
 pub mod history_file;
 pub mod index;
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,14 +24,18 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::event::{Event, IngressMessage, SharedEvent};
 use crate::ops::metrics;
-use crate::protocol::{native, wamp1, Protocol};
+use crate::protocol::wamp2::{self, Match};
+use crate::protocol::Protocol;
 use crate::topic::Pattern;
+use frames::EventFrames;
 pub use index::SessionId;
 
 /// One frame waiting in a session's queue.
 #[derive(Debug)]
 pub struct Outbound {
     pub frame: Utf8Bytes,
+    /// The WAMP v2 subscription the frame is for (0: any other protocol).
+    pub subscription: u64,
     /// When the ingress received the event (delivery latency).
     pub received: Instant,
 }
@@ -59,6 +66,8 @@ pub struct SessionHandle {
     /// The last event routed to this session, so a native session subscribed through
     /// several matching patterns gets each event once.
     last_routed: AtomicU64,
+    /// WAMP v2 only: per pattern, the (match policy, subscription id) pairs.
+    wamp2: Mutex<HashMap<Pattern, Vec<(Match, u64)>>>,
 }
 
 impl SessionHandle {
@@ -154,6 +163,7 @@ impl Hub {
             closing: AtomicBool::new(false),
             close_signal: Notify::new(),
             last_routed: AtomicU64::new(0),
+            wamp2: Mutex::new(HashMap::new()),
         };
         (Arc::new(handle), receiver)
     }
@@ -185,6 +195,50 @@ impl Hub {
             index.remove(pattern, session);
         }
         metrics::subscriptions(index.len());
+    }
+
+    /// WAMP v2: subscribes `session` to (`pattern`, `match_`) and returns the
+    /// subscription id (the same for every session with the same pair, so EVENT frames
+    /// are shared) and whether the session had no subscription on `pattern` before.
+    pub fn wamp2_subscribe(
+        &self,
+        session: &Arc<SessionHandle>,
+        pattern: &Pattern,
+        match_: Match,
+    ) -> (u64, bool) {
+        let id = wamp2_subscription_id(pattern, match_);
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut subscriptions = session.wamp2.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = subscriptions.entry(pattern.clone()).or_default();
+        let new_pattern = entry.is_empty();
+        if !entry.contains(&(match_, id)) {
+            entry.push((match_, id));
+        }
+        if new_pattern {
+            index.insert(pattern, session.id, Arc::clone(session));
+            metrics::subscriptions(index.len());
+        }
+        (id, new_pattern)
+    }
+
+    /// WAMP v2: removes the session's subscription `id`. Returns its pattern and
+    /// whether that pattern has no subscription left, or `None` for an unknown id.
+    pub fn wamp2_unsubscribe(&self, session: &SessionHandle, id: u64) -> Option<(Pattern, bool)> {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut subscriptions = session.wamp2.lock().unwrap_or_else(|e| e.into_inner());
+        let pattern = subscriptions
+            .iter()
+            .find(|(_, pairs)| pairs.iter().any(|&(_, i)| i == id))
+            .map(|(pattern, _)| pattern.clone())?;
+        let pairs = subscriptions.get_mut(&pattern)?;
+        pairs.retain(|&(_, i)| i != id);
+        let emptied = pairs.is_empty();
+        if emptied {
+            subscriptions.remove(&pattern);
+            index.remove(&pattern, session.id);
+            metrics::subscriptions(index.len());
+        }
+        Some((pattern, emptied))
     }
 
     /// Subscribes `session` to `patterns` and returns the events published after the
@@ -231,43 +285,34 @@ impl Hub {
         metrics::history_events(history.len());
         drop(history);
         let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut native_frame: Option<Utf8Bytes> = None;
-        // WAMP v1 frames differ per subscription URI; the index visits one pattern's
-        // subscribers together, so caching the last one builds each frame once.
-        let mut wamp1_frame: Option<(*const Pattern, Utf8Bytes)> = None;
+        let mut frames = EventFrames::new(&event, stamp);
         let mut delivered = Deliveries::default();
         index.for_each_match(&event.topic, |pattern, _, session| {
             if session.is_closing() {
                 return;
             }
-            let frame = match session.protocol {
-                Protocol::Native => {
+            match session.protocol {
+                // Once per event, however many of the session's patterns match.
+                Protocol::Native | Protocol::Sse => {
                     if session.last_routed.swap(stamp, Ordering::Relaxed) == stamp {
                         return;
                     }
-                    native_frame
-                        .get_or_insert_with(|| {
-                            native::event(&event.topic, &event.id, &event.data).into()
-                        })
-                        .clone()
+                    let frame = match session.protocol {
+                        Protocol::Sse => frames.sse(),
+                        _ => frames.native(),
+                    };
+                    delivered.deliver(session, frame, received);
                 }
-                Protocol::Wamp1 => match &wamp1_frame {
-                    Some((p, frame)) if std::ptr::eq(*p, pattern) => frame.clone(),
-                    _ => {
-                        let frame: Utf8Bytes = wamp1::event(pattern.as_str(), &event.data).into();
-                        wamp1_frame = Some((pattern as *const Pattern, frame.clone()));
-                        frame
-                    }
-                },
-            };
-            match session.queue.try_send(Outbound { frame, received }) {
-                Ok(()) => delivered.count(session.protocol),
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    if session.close(close_code::SLOW_CONSUMER) {
-                        metrics::slow_consumer_close();
+                // Once per matching subscription.
+                Protocol::Wamp1 => delivered.deliver(session, frames.wamp1(pattern), received),
+                Protocol::Wamp2 => {
+                    let subscriptions = session.wamp2.lock().unwrap_or_else(|e| e.into_inner());
+                    for &(match_, id) in subscriptions.get(pattern).into_iter().flatten() {
+                        if wamp2::accepts(match_, pattern, &event.topic) {
+                            delivered.deliver_to(session, frames.wamp2(id, match_), id, received);
+                        }
                     }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         });
         drop(index);
@@ -292,24 +337,58 @@ impl Hub {
     }
 }
 
-/// Frames queued for one event, per protocol, recorded once per event.
+/// A subscription id per (pattern, match policy), the same in every session and every
+/// run: a hash mapped onto WAMP's id range.
+fn wamp2_subscription_id(pattern: &Pattern, match_: Match) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    pattern.as_str().hash(&mut hasher);
+    match_.as_str().hash(&mut hasher);
+    wamp2::id_from_random(hasher.finish())
+}
+
+/// Puts frames on session queues and counts them per protocol, recorded once per
+/// event.
 #[derive(Default)]
 struct Deliveries {
-    native: u64,
-    wamp1: u64,
+    queued: [u64; Protocol::ALL.len()],
 }
 
 impl Deliveries {
-    fn count(&mut self, protocol: Protocol) {
-        match protocol {
-            Protocol::Native => self.native += 1,
-            Protocol::Wamp1 => self.wamp1 += 1,
+    fn deliver(&mut self, session: &SessionHandle, frame: Utf8Bytes, received: Instant) {
+        self.deliver_to(session, frame, 0, received)
+    }
+
+    fn deliver_to(
+        &mut self,
+        session: &SessionHandle,
+        frame: Utf8Bytes,
+        subscription: u64,
+        received: Instant,
+    ) {
+        let outbound = Outbound {
+            frame,
+            subscription,
+            received,
+        };
+        match session.queue.try_send(outbound) {
+            Ok(()) => {
+                if let Some(i) = Protocol::ALL.iter().position(|p| *p == session.protocol) {
+                    self.queued[i] += 1;
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if session.close(close_code::SLOW_CONSUMER) {
+                    metrics::slow_consumer_close();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
     fn record(&self) {
-        metrics::events_queued(Protocol::Native, self.native);
-        metrics::events_queued(Protocol::Wamp1, self.wamp1);
+        for (protocol, frames) in Protocol::ALL.iter().zip(self.queued) {
+            metrics::events_queued(*protocol, frames);
+        }
     }
 }
 

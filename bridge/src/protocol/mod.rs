@@ -6,14 +6,16 @@
 //!
 //! This module also owns subprotocol negotiation: which protocol a connection speaks
 //! follows from the `Sec-WebSocket-Protocol` list the client offers. Adding a protocol
-//! is one variant of [`Protocol`] and one row of [`SUBPROTOCOLS`].
+//! is one variant of [`Protocol`] and one row of `SUBPROTOCOLS`.
 
 use serde_json::Value;
 
 use crate::config::DefaultProtocol;
 
 pub mod native;
+pub mod sse;
 pub mod wamp1;
+pub mod wamp2;
 
 /// A protocol a WebSocket session speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,25 +24,38 @@ pub enum Protocol {
     Wamp1,
     /// The bridge's own JSON protocol, `push-bridge.v1`.
     Native,
+    /// WAMP v2, `wamp.2.json`, subscriber role only (npm `autobahn`).
+    Wamp2,
+    /// Server-Sent Events at `/events` (not a WebSocket subprotocol).
+    Sse,
 }
 
 /// The subprotocol names the bridge accepts, each with the protocol it selects. Names
-/// are compared exactly (RFC 6455 subprotocol tokens are case-sensitive). `wamp.2.json`
-/// is deliberately absent until WAMP v2 exists: until then it is an unknown entry.
+/// are compared exactly (RFC 6455 subprotocol tokens are case-sensitive). Only JSON
+/// WAMP v2 is served: `wamp.2.msgpack` and `wamp.2.cbor` stay unknown entries, so an
+/// AutobahnJS client offering all three is answered `wamp.2.json`.
 const SUBPROTOCOLS: &[(&str, Protocol)] = &[
     ("wamp", Protocol::Wamp1),
     ("push-bridge.v1", Protocol::Native),
+    ("wamp.2.json", Protocol::Wamp2),
 ];
 
 impl Protocol {
     /// Every protocol, e.g. to initialise per-protocol metrics.
-    pub const ALL: [Protocol; 2] = [Protocol::Wamp1, Protocol::Native];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Wamp1,
+        Protocol::Native,
+        Protocol::Wamp2,
+        Protocol::Sse,
+    ];
 
     /// The value of the `protocol` label on per-protocol metrics.
     pub fn label(&self) -> &'static str {
         match self {
             Protocol::Wamp1 => "wamp1",
             Protocol::Native => "native",
+            Protocol::Wamp2 => "wamp2",
+            Protocol::Sse => "sse",
         }
     }
 
@@ -163,12 +178,37 @@ mod tests {
     }
 
     #[test]
-    fn wamp2_is_not_supported_yet() {
-        assert_eq!(negotiate(&["wamp.2.json"], N), (Protocol::Native, None));
+    fn wamp2_json_is_selected_in_the_clients_order() {
+        assert_eq!(
+            negotiate(&["wamp.2.json"], N),
+            (Protocol::Wamp2, Some("wamp.2.json"))
+        );
+        // AutobahnJS offers JSON and msgpack; only JSON is served.
+        assert_eq!(
+            negotiate(&["wamp.2.json", "wamp.2.msgpack"], W),
+            (Protocol::Wamp2, Some("wamp.2.json"))
+        );
+        assert_eq!(
+            negotiate(&["wamp.2.msgpack", "wamp.2.json"], W),
+            (Protocol::Wamp2, Some("wamp.2.json"))
+        );
+        assert_eq!(
+            negotiate(&["wamp.2.msgpack", "wamp.2.cbor"], N),
+            (Protocol::Native, None)
+        );
         assert_eq!(
             negotiate(&["wamp.2.json", "wamp"], N),
+            (Protocol::Wamp2, Some("wamp.2.json"))
+        );
+        assert_eq!(
+            negotiate(&["wamp", "wamp.2.json"], N),
             (Protocol::Wamp1, Some("wamp"))
         );
+        assert_eq!(
+            Protocol::from_subprotocol("wamp.2.json"),
+            Some(Protocol::Wamp2)
+        );
+        assert_eq!(Protocol::from_subprotocol("wamp.2.JSON"), None);
     }
 
     #[test]
@@ -215,6 +255,13 @@ mod tests {
     fn labels_and_defaults() {
         assert_eq!(Protocol::Wamp1.label(), "wamp1");
         assert_eq!(Protocol::Native.label(), "native");
+        assert_eq!(Protocol::Wamp2.label(), "wamp2");
+        assert_eq!(Protocol::Sse.label(), "sse");
+        assert_eq!(
+            Protocol::ALL.len(),
+            SUBPROTOCOLS.len() + 1,
+            "every subprotocol, and SSE"
+        );
         assert_eq!(Protocol::from(W), Protocol::Wamp1);
         assert_eq!(Protocol::from(N), Protocol::Native);
     }

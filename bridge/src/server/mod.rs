@@ -8,6 +8,8 @@ pub mod limits;
 mod requests;
 mod routes;
 mod session;
+mod sse;
+mod wamp2;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -7,6 +7,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::routes::AppState;
+use super::wamp2::Wamp2Phase;
 use crate::auth::Grant;
 use crate::event::SharedEvent;
 use crate::hub::{close_code, Hub, SessionHandle};
@@ -28,29 +30,30 @@ pub struct Reply {
 
 /// Per-connection state of what the client asked for.
 pub struct ClientState {
-    hub: Arc<Hub>,
-    handle: Arc<SessionHandle>,
-    grant: Grant,
-    max_subscriptions: usize,
-    subscriptions: HashSet<Pattern>,
+    pub(super) state: Arc<AppState>,
+    pub(super) hub: Arc<Hub>,
+    pub(super) handle: Arc<SessionHandle>,
+    /// For a WAMP v2 client still to authenticate by ticket: a grant of nothing.
+    pub(super) grant: Grant,
+    pub(super) max_subscriptions: usize,
+    /// Patterns this session has in the hub's index.
+    pub(super) subscriptions: HashSet<Pattern>,
     prefixes: wamp1::Prefixes,
+    pub(super) wamp2: Wamp2Phase,
     recent_errors: VecDeque<Instant>,
 }
 
 impl ClientState {
-    pub fn new(
-        hub: Arc<Hub>,
-        handle: Arc<SessionHandle>,
-        grant: Grant,
-        max_subscriptions: usize,
-    ) -> Self {
+    pub fn new(state: Arc<AppState>, handle: Arc<SessionHandle>, grant: Grant) -> Self {
         ClientState {
-            hub,
+            hub: Arc::clone(&state.hub),
+            max_subscriptions: state.config.max_subscriptions,
+            state,
             handle,
             grant,
-            max_subscriptions,
             subscriptions: HashSet::new(),
             prefixes: wamp1::Prefixes::default(),
+            wamp2: Wamp2Phase::default(),
             recent_errors: VecDeque::new(),
         }
     }
@@ -59,11 +62,31 @@ impl ClientState {
         &self.grant
     }
 
-    pub fn handle_text(&mut self, text: &str) -> Reply {
+    pub async fn handle_text(&mut self, text: &str) -> Reply {
         match self.handle.protocol {
             Protocol::Native => self.native(text),
             Protocol::Wamp1 => self.wamp1(text),
+            Protocol::Wamp2 => self.wamp2(text).await,
+            Protocol::Sse => Reply::default(),
         }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.handle.protocol
+    }
+
+    /// What to send before a close frame: WAMP v2 says GOODBYE when the bridge shuts
+    /// down.
+    pub fn farewell(&self, code: u16) -> Option<String> {
+        let established = matches!(self.wamp2, Wamp2Phase::Established { .. });
+        (self.handle.protocol == Protocol::Wamp2 && established && code == close_code::GOING_AWAY)
+            .then(|| crate::protocol::wamp2::goodbye(crate::protocol::wamp2::CLOSE_SYSTEM_SHUTDOWN))
+    }
+
+    /// Whether a queued frame may still be written: a WAMP v2 EVENT only while its
+    /// subscription exists (AutobahnJS drops the connection otherwise).
+    pub fn still_wanted(&self, subscription: u64) -> bool {
+        subscription == 0 || self.wamp2.has_subscription(subscription)
     }
 
     /// Removes every subscription from the hub (the session is ending).
@@ -249,7 +272,7 @@ impl ClientState {
         Ok(())
     }
 
-    fn refused(&mut self) -> Reply {
+    pub(super) fn refused(&mut self) -> Reply {
         Reply {
             frames: Vec::new(),
             close: self.count_error(),
@@ -257,7 +280,7 @@ impl ClientState {
     }
 
     /// Records a bad or refused frame; past the limit the connection is closed `1008`.
-    fn count_error(&mut self) -> Option<(u16, &'static str)> {
+    pub(super) fn count_error(&mut self) -> Option<(u16, &'static str)> {
         let now = Instant::now();
         while self
             .recent_errors

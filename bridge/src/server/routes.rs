@@ -16,15 +16,16 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use super::limits::{LimitReached, Limits};
+use super::limits::{LimitReached, Limits, Slot};
 use super::session::{self, SessionContext};
+use super::sse;
 use crate::auth::credentials;
-use crate::auth::{Authenticator, Credential};
+use crate::auth::{Authenticator, Credential, Denied, Grant};
 use crate::config::ServerConfig;
 use crate::hub::{Hub, SessionHandle, SessionId};
 use crate::ops::metrics;
 use crate::ops::shutdown::{Shutdown, TaskTracker};
-use crate::protocol;
+use crate::protocol::{self, Protocol};
 
 /// Everything the routes and sessions share.
 #[derive(Debug)]
@@ -62,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/events", get(sse::events))
         .fallback(any_path)
         .with_state(state)
 }
@@ -114,6 +116,95 @@ async fn any_path(
     }
 }
 
+/// The checks every client passes before it is served, in order: draining (503),
+/// connection limits (503, 429), `Origin` (403), token (401, 403, 503). Returns the
+/// grant and the connection's slot, or the refusal to send.
+pub async fn admit(
+    state: &AppState,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Grant, Slot), Response> {
+    let slot = admit_connection(state, peer, headers)
+        .map_err(|(status, reason, message)| refuse(peer, uri, status, reason, message))?;
+    match check_token(state, headers, uri).await {
+        Ok(grant) => Ok((grant, slot)),
+        Err(denied) => Err(refuse(
+            peer,
+            uri,
+            denied.status(),
+            denied.reason(),
+            &denied.message(),
+        )),
+    }
+}
+
+/// A refusal before the token is looked at: status, reason (metric label), message.
+type Refused = (StatusCode, &'static str, &'static str);
+
+/// Draining, connection limits and `Origin`: what is checked before the token.
+fn admit_connection(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Slot, Refused> {
+    if state.shutdown.is_cancelled() {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the bridge is shutting down",
+        ));
+    }
+    let slot = state
+        .limits
+        .try_acquire(peer.ip())
+        .map_err(|limit| match limit {
+            LimitReached::Total => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "max_connections",
+                "the connection limit is reached",
+            ),
+            LimitReached::PerAddress => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "max_connections_per_ip",
+                "too many connections from this address",
+            ),
+        })?;
+    if !origin_allowed(state, headers) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "origin",
+            "this Origin is not allowed",
+        ));
+    }
+    Ok(slot)
+}
+
+async fn check_token(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Grant, Denied> {
+    let auth = state.auth();
+    let presented = credentials::find(uri.query(), headers, auth.cookie_name());
+    auth.authenticate(&presented).await
+}
+
+/// Counts, logs (query redacted) and answers a refusal.
+fn refuse(
+    peer: SocketAddr,
+    uri: &Uri,
+    status: StatusCode,
+    reason: &'static str,
+    message: &str,
+) -> Response {
+    metrics::auth_failure(reason);
+    tracing::debug!(
+        %peer,
+        path = uri.path(),
+        query = %credentials::redact_query(uri.query().unwrap_or_default()),
+        reason,
+        "refused a connection"
+    );
+    refusal(status, reason, message)
+}
+
 async fn websocket(
     state: Arc<AppState>,
     peer: SocketAddr,
@@ -121,56 +212,26 @@ async fn websocket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let refuse = |status: StatusCode, reason: &'static str, message: &str| {
-        metrics::auth_failure(reason);
-        tracing::debug!(
-            %peer,
-            query = %credentials::redact_query(uri.query().unwrap_or_default()),
-            reason,
-            "refused a connection"
-        );
-        refusal(status, reason, message)
-    };
-    if state.shutdown.is_cancelled() {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "the bridge is shutting down",
-        );
-    }
-    let slot = match state.limits.try_acquire(peer.ip()) {
-        Ok(slot) => slot,
-        Err(LimitReached::Total) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "max_connections",
-                "the connection limit is reached",
-            )
-        }
-        Err(LimitReached::PerAddress) => {
-            return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "max_connections_per_ip",
-                "too many connections from this address",
-            )
-        }
-    };
-    if !origin_allowed(&state, &headers) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "origin",
-            "this Origin is not allowed",
-        );
-    }
-    let auth = state.auth();
-    let presented = credentials::find(uri.query(), &headers, auth.cookie_name());
-    let grant = match auth.authenticate(&presented).await {
-        Ok(grant) => grant,
-        Err(denied) => return refuse(denied.status(), denied.reason(), &denied.message()),
-    };
-
     let offered: Vec<&str> = credentials::subprotocols(&headers).collect();
     let (protocol, echo) = protocol::negotiate(&offered, state.config.default_protocol);
+    let slot = match admit_connection(&state, peer, &headers) {
+        Ok(slot) => slot,
+        Err((status, reason, message)) => return refuse(peer, &uri, status, reason, message),
+    };
+    let grant = match check_token(&state, &headers, &uri).await {
+        Ok(grant) => grant,
+        // A WAMP v2 client may bring its token as the `ticket` auth method instead.
+        Err(Denied::Missing) if protocol == Protocol::Wamp2 => Grant::pending(),
+        Err(denied) => {
+            return refuse(
+                peer,
+                &uri,
+                denied.status(),
+                denied.reason(),
+                &denied.message(),
+            )
+        }
+    };
     let max_inbound = state.config.max_inbound_frame_bytes;
     let mut upgrade = upgrade
         .read_buffer_size(4 * 1024)

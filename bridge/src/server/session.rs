@@ -57,30 +57,33 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         .live_sessions()
         .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
     let name = session_name();
-    let expiry = expiry_deadline(grant.expires_at);
+
     metrics::connection_opened(protocol);
     tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %grant.name, "connection opened");
 
     let heartbeat = state.config.heartbeat;
+    // WAMP v2 clients speak first (HELLO); the others are welcomed at once.
     let welcome = match protocol {
-        Protocol::Native => native::welcome(&name, heartbeat.as_secs()),
-        Protocol::Wamp1 => {
-            wamp1::welcome(&name, concat!("push-bridge/", env!("CARGO_PKG_VERSION")))
-        }
+        Protocol::Native => Some(native::welcome(&name, heartbeat.as_secs())),
+        Protocol::Wamp1 => Some(wamp1::welcome(
+            &name,
+            concat!("push-bridge/", env!("CARGO_PKG_VERSION")),
+        )),
+        Protocol::Wamp2 | Protocol::Sse => None,
     };
-    let mut client = ClientState::new(
-        Arc::clone(&state.hub),
-        Arc::clone(&handle),
-        grant,
-        state.config.max_subscriptions,
-    );
+    let mut client = ClientState::new(Arc::clone(&state), Arc::clone(&handle), grant);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
 
-    let end = if socket.send(Message::Text(welcome.into())).await.is_err() {
+    let welcomed = match welcome {
+        Some(welcome) => socket.send(Message::Text(welcome.into())).await.is_ok(),
+        None => true,
+    };
+    let end = if !welcomed {
         End::Gone("welcome not written")
     } else {
         loop {
+            let expiry = expiry_deadline(client.grant().expires_at);
             // Biased, in this order: a close request or shutdown first; then the rare
             // heartbeat tick and client frames, so a busy queue never starves reads
             // (pongs must be read for the heartbeat to see the client alive).
@@ -91,7 +94,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     // Stop routing to this session, then flush what is already queued.
                     client.unsubscribe_all();
                     let flushed = tokio::select! {
-                        r = write_queued(&mut socket, &mut queue, protocol) => r,
+                        r = write_queued(&mut socket, &mut queue, &client) => r,
                         _ = handle.close_requested() => Ok(()),
                     };
                     break match flushed {
@@ -119,7 +122,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     };
                     match message {
                         Message::Text(text) => {
-                            let reply = client.handle_text(&text);
+                            let reply = client.handle_text(&text).await;
                             let mut failed = false;
                             for frame in reply.frames {
                                 if socket.feed(Message::Text(frame.into())).await.is_err() {
@@ -148,7 +151,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                 }
                 Some(first) = queue.recv() => {
                     let written = tokio::select! {
-                        r = write_batch(&mut socket, first, &mut queue, protocol) => r,
+                        r = write_batch(&mut socket, first, &mut queue, &client) => r,
                         code = handle.close_requested() => break End::Close(code, reason_for(code)),
                     };
                     if written.is_err() {
@@ -166,6 +169,13 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         End::Close(code, reason) => {
             if code == close_code::SLOW_CONSUMER {
                 tracing::info!(session = %name, %peer, token = %client.grant().name, "slow consumer closed (send queue full)");
+            }
+            if let Some(farewell) = client.farewell(code) {
+                let _ = tokio::time::timeout(
+                    CLOSE_WRITE_TIMEOUT,
+                    socket.send(Message::Text(farewell.into())),
+                )
+                .await;
             }
             let frame = CloseFrame {
                 code,
@@ -188,25 +198,31 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
 }
 
 /// Writes `first` and whatever else is queued (up to [`MAX_BATCH`]), then flushes.
+/// Frames the client no longer wants (a WAMP v2 EVENT for a subscription it left
+/// since the frame was queued) are skipped.
 async fn write_batch(
     socket: &mut WebSocket,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
-    protocol: Protocol,
+    client: &ClientState,
 ) -> Result<(), ()> {
     let oldest = first.received;
-    let mut frames = 1;
-    socket
-        .feed(Message::Text(first.frame))
-        .await
-        .map_err(drop)?;
-    while frames < MAX_BATCH {
-        let Ok(next) = queue.try_recv() else { break };
-        socket.feed(Message::Text(next.frame)).await.map_err(drop)?;
-        frames += 1;
+    let mut frames = 0;
+    let mut next = Some(first);
+    while let Some(outbound) = next.take() {
+        if client.still_wanted(outbound.subscription) {
+            socket
+                .feed(Message::Text(outbound.frame))
+                .await
+                .map_err(drop)?;
+            frames += 1;
+        }
+        if frames < MAX_BATCH {
+            next = queue.try_recv().ok();
+        }
     }
     socket.flush().await.map_err(drop)?;
-    metrics::events_delivered(protocol, frames as u64, oldest.elapsed());
+    metrics::events_delivered(client.protocol(), frames as u64, oldest.elapsed());
     Ok(())
 }
 
@@ -214,10 +230,10 @@ async fn write_batch(
 async fn write_queued(
     socket: &mut WebSocket,
     queue: &mut mpsc::Receiver<Outbound>,
-    protocol: Protocol,
+    client: &ClientState,
 ) -> Result<(), ()> {
     while let Ok(first) = queue.try_recv() {
-        write_batch(socket, first, queue, protocol).await?;
+        write_batch(socket, first, queue, client).await?;
     }
     Ok(())
 }
@@ -244,7 +260,7 @@ fn reason_for(code: u16) -> &'static str {
 }
 
 /// When a token expiring at `expires_at` must be closed, on the runtime's clock.
-fn expiry_deadline(expires_at: Option<SystemTime>) -> Option<tokio::time::Instant> {
+pub(super) fn expiry_deadline(expires_at: Option<SystemTime>) -> Option<tokio::time::Instant> {
     let expires_at = expires_at?;
     let left = expires_at
         .duration_since(SystemTime::now())
@@ -253,7 +269,7 @@ fn expiry_deadline(expires_at: Option<SystemTime>) -> Option<tokio::time::Instan
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+pub(super) async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
