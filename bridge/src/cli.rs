@@ -1,6 +1,7 @@
 //! The command line (spec/operations.md "Command line"): `serve` (the default),
-//! `check-config` and `publish`. Parsing is clap's; this module turns each command into
-//! calls on the library and decides what is printed and the exit status.
+//! `check-config`, `publish` and `token` (in [`token`]). Parsing is clap's; this module
+//! turns each command into calls on the library and decides what is printed and the
+//! exit status.
 //!
 //! Exit status: 0 success; 1 a runtime failure (serve stopped on an error, publish
 //! failed); 2 the configuration was refused (so a unit can tell "fix the file" from
@@ -18,6 +19,9 @@ use push_bridge_publisher::{PublishError, Publisher};
 use crate::config::{self, ConfigError, Loaded, Overrides};
 use crate::event::is_valid_id;
 use crate::topic::{Topic, TopicError};
+
+mod token;
+pub use token::{mint_token, TokenArgs, TokenError};
 
 /// Exit status when the configuration is refused.
 pub const EXIT_CONFIG: u8 = 2;
@@ -55,6 +59,9 @@ pub enum Command {
     /// Publish one event to a bridge's PULL socket over ZeroMQ; prints the event id.
     #[command(display_name = "push-bridge")]
     Publish(PublishArgs),
+    /// Mint a JWT with the HS secret of [auth.jwt]; prints the token.
+    #[command(display_name = "push-bridge")]
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
@@ -109,6 +116,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Publish(publish_args) => {
             Ok(ExitCode::from(publish(&publish_args, stdout, stderr)))
         }
+        Command::Token(token_args) => {
+            let loaded = config::load(token_args.config.as_deref(), &Overrides::default());
+            Ok(ExitCode::from(token::token(
+                loaded,
+                &token_args,
+                stdout,
+                stderr,
+            )))
+        }
     }
 }
 
@@ -136,6 +152,18 @@ fn check_config(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    // The token sources are read too (tokens file, JWT keys, introspection URL), so a
+    // broken key file shows up here rather than at the next start.
+    let loaded = loaded.and_then(|loaded| {
+        match crate::auth::Authenticator::from_config(&loaded.config.auth) {
+            Ok(_) => Ok(loaded),
+            Err(e) => Err(ConfigError::Invalid {
+                key: "auth".to_string(),
+                message: e.to_string(),
+                origin: None,
+            }),
+        }
+    });
     match loaded {
         Ok(loaded) => match out.write_all(loaded.render_effective().as_bytes()) {
             Ok(()) => 0,

@@ -297,7 +297,8 @@ impl Default for JwtConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct IntrospectConfig {
     pub url: String,
-    /// `Authorization` sends `Bearer <token>`; any other header carries the token as is.
+    /// `"Name"`: the raw token in header `Name` (Superdesk Publisher: `"Authorization"`);
+    /// `"Name: Prefix"`: `Prefix <token>` (default `"Authorization: Bearer"`).
     pub header: String,
     /// A field of the JSON answer listing the permitted patterns (else: all).
     pub topics_field: Option<String>,
@@ -312,7 +313,7 @@ impl Default for IntrospectConfig {
     fn default() -> Self {
         IntrospectConfig {
             url: String::new(),
-            header: "Authorization".to_string(),
+            header: "Authorization: Bearer".to_string(),
             topics_field: None,
             timeout: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(30),

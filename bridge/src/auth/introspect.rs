@@ -2,8 +2,10 @@
 //! content API whether a token is valid, the way Superdesk Publisher checks its own
 //! API keys, instead of keeping a copy of them.
 //!
-//! One `GET` to `auth.introspect.url` carries the token in `auth.introspect.header`
-//! (`Authorization: Bearer <token>`, or the raw token in any other header). The
+//! One `GET` to `auth.introspect.url` carries the token in `auth.introspect.header`:
+//! `"Name"` sends the raw token in that header (Superdesk Publisher reads its API key
+//! from a bare `Authorization` header), `"Name: Prefix"` sends `Prefix <token>` (the
+//! default, `"Authorization: Bearer"`, sends `Authorization: Bearer <token>`). The
 //! answer decides:
 //!
 //! - **2xx** accepts the token. With `topics_field` set, that top-level field of the
@@ -39,7 +41,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
@@ -56,16 +58,17 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 /// Largest answer read; a larger one is a bad answer.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
-/// A configuration the introspector cannot work with (found at start).
+/// A configuration the introspector cannot work with (found at start). The messages
+/// name the key inside `[auth.introspect]`; the caller adds that prefix.
 #[derive(Debug, thiserror::Error)]
 pub enum IntrospectError {
-    #[error("auth.introspect.url {url:?} is not a valid URL: {reason}")]
+    #[error("url {url:?} is not a valid URL: {reason}")]
     Url { url: String, reason: String },
-    #[error("auth.introspect.url {url:?} must start with http:// or https://")]
+    #[error("url {url:?} must start with http:// or https://")]
     Scheme { url: String },
-    #[error("auth.introspect.header {header:?} is not a valid HTTP header name")]
+    #[error("header {header:?} is not a valid HTTP header name")]
     Header { header: String },
-    #[error("auth.introspect: cannot set up the HTTP client: {0}")]
+    #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
 
@@ -74,7 +77,7 @@ pub enum IntrospectError {
 pub enum Verdict {
     /// A 2xx answer. `patterns` is `None` when the answer does not list any (no
     /// `topics_field` configured, or the field absent): all topics.
-    Accepted { patterns: Option<Arc<[Pattern]>> },
+    Accepted { patterns: Option<Vec<Pattern>> },
     /// A 4xx answer (other than 408 and 429).
     Rejected,
 }
@@ -119,7 +122,8 @@ struct Inner {
     /// `url` without its password, if it has one.
     url_for_logs: String,
     header: HeaderName,
-    bearer: bool,
+    /// Written before the token, with a space (`Bearer`), if any.
+    prefix: Option<String>,
     topics_field: Option<String>,
     timeout: Duration,
     permits: Semaphore,
@@ -152,11 +156,17 @@ impl Introspector {
                 url: config.url.clone(),
             });
         }
-        let header = HeaderName::from_bytes(config.header.as_bytes()).map_err(|_| {
-            IntrospectError::Header {
-                header: config.header.clone(),
+        let (name, prefix) = match config.header.split_once(':') {
+            Some((name, prefix)) if !prefix.trim().is_empty() => {
+                (name.trim(), Some(prefix.trim().to_string()))
             }
-        })?;
+            Some((name, _)) => (name.trim(), None),
+            None => (config.header.trim(), None),
+        };
+        let header =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| IntrospectError::Header {
+                header: config.header.clone(),
+            })?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("push-bridge/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
@@ -170,7 +180,7 @@ impl Introspector {
                 client,
                 url_for_logs: redacted(&url),
                 url,
-                bearer: header == AUTHORIZATION,
+                prefix,
                 header,
                 topics_field: config.topics_field.clone(),
                 timeout: config.timeout,
@@ -222,8 +232,8 @@ impl Inner {
     }
 
     fn header_value(&self, token: &str) -> Option<HeaderValue> {
-        let mut value = if self.bearer {
-            HeaderValue::from_bytes(format!("Bearer {token}").as_bytes())
+        let mut value = if let Some(prefix) = &self.prefix {
+            HeaderValue::from_bytes(format!("{prefix} {token}").as_bytes())
         } else {
             HeaderValue::from_bytes(token.as_bytes())
         }

@@ -108,7 +108,7 @@ impl Denied {
             }
             Denied::Malformed(why) => format!("malformed token: {why}"),
             Denied::Unknown => "the token is not valid".into(),
-            Denied::Jwt(rejection) => format!("the token is not valid ({})", rejection.reason()),
+            Denied::Jwt(rejection) => rejection.message().to_string(),
             Denied::NoTopics => "the token permits no topic".into(),
             Denied::Unavailable(_) => {
                 "the token cannot be checked right now; try again later".into()
@@ -121,7 +121,7 @@ impl Denied {
 pub enum AuthError {
     #[error(transparent)]
     StaticTokens(#[from] StaticTokensError),
-    #[error("auth.jwt: {0}")]
+    #[error(transparent)]
     Jwt(#[from] JwtError),
     #[error("auth.introspect: {0}")]
     Introspect(#[from] IntrospectError),
@@ -265,7 +265,7 @@ impl Authenticator {
                             .as_deref()
                             .map_or("jwt".to_string(), |s| format!("jwt:{s}"));
                         let mut grant = Grant::new(&name, jwt.patterns, Credential::Jwt);
-                        grant.expires_at = jwt.expires_at.map(|exp| exp + *leeway);
+                        grant.expires_at = jwt.expires_at.and_then(|exp| exp.checked_add(*leeway));
                         return Ok(grant);
                     }
                     Err(rejection) => refusal = Denied::Jwt(rejection),

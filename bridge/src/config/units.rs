@@ -71,7 +71,10 @@ pub mod human_size {
     /// largest binary unit that divides the size, else plain bytes.
     pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
         let n = *n as u64;
-        match UNITS.iter().find(|(unit, _)| n != 0 && n % unit == 0) {
+        match UNITS
+            .iter()
+            .find(|(unit, _)| n != 0 && n.is_multiple_of(*unit))
+        {
             Some((unit, name)) => s.serialize_str(&format!("{}{name}", n / unit)),
             None => s.serialize_u64(n),
         }

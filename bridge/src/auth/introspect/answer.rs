@@ -3,8 +3,6 @@
 //! detail for the log, never the token). Separate from the request so the parsing
 //! rules are tested without a server.
 
-use std::sync::Arc;
-
 use super::{Unavailable, MAX_ANSWER_BYTES};
 use crate::topic::Pattern;
 
@@ -61,7 +59,7 @@ pub(super) async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8
 pub(super) fn patterns_from_answer(
     body: &[u8],
     field: &str,
-) -> Result<Option<Arc<[Pattern]>>, String> {
+) -> Result<Option<Vec<Pattern>>, String> {
     let answer: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
     let object = answer
@@ -79,7 +77,7 @@ pub(super) fn patterns_from_answer(
                 .ok_or_else(|| format!("field {field:?} holds a non-string"))?;
             Pattern::parse(s).map_err(|e| format!("field {field:?}: {s:?} {e}"))
         })
-        .collect::<Result<Arc<[Pattern]>, String>>()
+        .collect::<Result<Vec<Pattern>, String>>()
         .map(Some)
 }
 
@@ -99,7 +97,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
-    fn patterns(list: &[&str]) -> Option<Arc<[Pattern]>> {
+    fn patterns(list: &[&str]) -> Option<Vec<Pattern>> {
         Some(list.iter().map(|p| Pattern::parse(p).unwrap()).collect())
     }
 

@@ -349,9 +349,20 @@ async fn the_token_travels_in_the_configured_header() {
     let api = Api::start(reply(200, "")).await;
     let token = "aB3+/x=";
     let forms = [
-        ("Authorization", "authorization", format!("Bearer {token}")),
-        ("authorization", "authorization", format!("Bearer {token}")),
+        (
+            "Authorization: Bearer",
+            "authorization",
+            format!("Bearer {token}"),
+        ),
+        (
+            "authorization:Basic",
+            "authorization",
+            format!("Basic {token}"),
+        ),
+        // Superdesk Publisher reads the bare key from Authorization.
+        ("Authorization", "authorization", token.to_string()),
         ("X-Api-Key", "x-api-key", token.to_string()),
+        ("X-Api-Key:", "x-api-key", token.to_string()),
     ];
     for (configured, sent, value) in forms {
         let introspector = Introspector::from_config(&IntrospectConfig {
@@ -428,17 +439,17 @@ fn bad_configurations_are_refused_with_the_key_named() {
         })
         .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("auth.introspect.url"), "{message}");
+        assert!(message.starts_with("url "), "{message}");
         assert!(message.contains(&format!("{url:?}")), "{message}");
     }
-    for header in ["", "X Api Key", "X-Api-Key:", "Tøken"] {
+    for header in ["", "X Api Key", ": Bearer", "Tøken"] {
         let err = Introspector::from_config(&IntrospectConfig {
             header: header.into(),
             ..base.clone()
         })
         .unwrap_err();
         assert!(matches!(err, IntrospectError::Header { .. }), "{header:?}");
-        assert!(err.to_string().contains("auth.introspect.header"));
+        assert!(err.to_string().starts_with("header "), "{err}");
     }
 }
 
