@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::topic::{Pattern, Topic};
 
 pub use load::{load, load_with_env, Loaded, DEFAULT_PATH, ENV_PREFIX};
-pub use units::{human_duration, human_size};
+pub use units::{human_duration, human_duration_option, human_size};
 
 /// Where a configuration value came from (later layers win).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +178,17 @@ pub struct ServerConfig {
     #[serde(with = "human_duration")]
     pub drain_timeout: Duration,
     pub default_protocol: DefaultProtocol,
+    /// `[server.tls]`: serve wss:// and https:// directly (most sites terminate TLS at
+    /// a reverse proxy instead).
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files of the certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -194,6 +205,7 @@ impl Default for ServerConfig {
             send_queue: 1024,
             drain_timeout: Duration::from_secs(10),
             default_protocol: DefaultProtocol::Wamp1,
+            tls: None,
         }
     }
 }
@@ -213,6 +225,10 @@ pub struct IngressConfig {
     pub topic_field: Option<String>,
     /// Legacy form: the topic used when no topic field applies.
     pub default_topic: Option<Topic>,
+    /// When set and no message was accepted for this long, `/readyz` answers 503: a
+    /// load balancer or monitor sees a dead pipeline.
+    #[serde(default, with = "human_duration_option")]
+    pub stale_after: Option<Duration>,
 }
 
 impl Default for IngressConfig {
@@ -224,6 +240,7 @@ impl Default for IngressConfig {
             max_message_bytes: 4 * 1024 * 1024,
             topic_field: None,
             default_topic: None,
+            stale_after: None,
         }
     }
 }

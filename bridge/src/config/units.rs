@@ -61,6 +61,23 @@ pub mod human_duration {
     }
 }
 
+/// Optional durations (absent: `None`): `#[serde(default, with = "units::human_duration_option")]`.
+pub mod human_duration_option {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::human_duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::human_duration::deserialize(d).map(Some)
+    }
+}
+
 /// Sizes in bytes: `#[serde(with = "units::human_size")]`.
 pub mod human_size {
     use serde::{Deserializer, Serializer};

@@ -24,6 +24,7 @@ pub const REFUSED_CLIENT_ACTIONS_TOTAL: &str = "push_bridge_refused_client_actio
 pub const DELIVERY_LATENCY_SECONDS: &str = "push_bridge_delivery_latency_seconds";
 pub const BUILD_INFO: &str = "push_bridge_build_info";
 pub const HISTORY_EVENTS: &str = "push_bridge_history_events";
+pub const INGRESS_LAST_MESSAGE_AGE: &str = "push_bridge_ingress_last_message_age_seconds";
 
 /// Installs the process-wide recorder and returns the handle that renders it. Call
 /// once; [`PrometheusHandle::run_upkeep`] must then run periodically.
@@ -79,6 +80,11 @@ pub fn events_delivered(protocol: Protocol, frames: u64, oldest_age: Duration) {
 /// A publisher retry: an id still in the history.
 pub fn duplicate_dropped() {
     counter!(INGRESS_REJECTED_TOTAL, "reason" => "duplicate").increment(1);
+}
+
+/// Set at each scrape: how long since the ingress accepted a message.
+pub fn last_message_age(age: Duration) {
+    gauge!(INGRESS_LAST_MESSAGE_AGE).set(age.as_secs_f64());
 }
 
 pub fn history_events(count: usize) {

@@ -9,9 +9,11 @@ mod requests;
 mod routes;
 mod session;
 mod sse;
+mod tls;
 mod wamp2;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use anyhow::Context as _;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::auth::Authenticator;
@@ -27,7 +30,7 @@ use crate::config::{Config, Loaded, ServerConfig};
 use crate::hub::{close_code, history, history_file, Hub};
 use crate::ingress::Ingress;
 use crate::ops::shutdown::{Request, Shutdown, Signals, TaskTracker};
-use crate::ops::{logging, metrics};
+use crate::ops::{logging, metrics, systemd};
 use routes::AppState;
 
 /// Runs the bridge until SIGTERM/SIGINT, then drains and returns.
@@ -67,15 +70,28 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         hub.restore_history(events);
     }
 
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let tls = match &config.server.tls {
+        Some(tls) => Some(tls::acceptor(tls)?),
+        None => None,
+    };
+    let listener =
+        match systemd::activated_listener().context("cannot use the socket systemd passed")? {
+            Some(listener) => TcpListener::from_std(listener)?,
+            None => TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} (server.listen)", config.server.listen)
+                })?,
+        };
     let local = listener.local_addr()?;
 
     let ingress_hub = Arc::clone(&hub);
+    let last_message_at = Arc::new(AtomicU64::new(unix_millis()));
+    let last_message = Arc::clone(&last_message_at);
     let ingress = Ingress::start(
         &config.ingress,
         Box::new(move |message| {
+            last_message.store(unix_millis(), Ordering::Relaxed);
             ingress_hub.publish(message, Instant::now());
         }),
     )?;
@@ -90,12 +106,14 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         auth: RwLock::new(Arc::new(auth)),
         allowed_origins: RwLock::new(config.server.allowed_origins.clone()),
         live: Default::default(),
+        stale_after: config.ingress.stale_after,
+        last_message_at,
         metrics: metrics_handle.clone(),
         ready: Default::default(),
         shutdown: Shutdown::new(),
         sessions: TaskTracker::new(),
     });
-    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+    let accept = tokio::spawn(accept_loop(listener, tls, Arc::clone(&state)));
     let upkeep = tokio::spawn({
         let shutdown = state.shutdown.clone();
         async move {
@@ -107,6 +125,11 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     });
     state.ready.store(true, Ordering::Release);
     tracing::info!(listen = %local, ingress = ?ingress.bound_endpoints(), "push-bridge ready");
+    systemd::ready(&format!("listening on {local}"));
+    let watchdog = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move { systemd::watchdog(|| state.status_line()).await }
+    });
     announce(
         local,
         ingress.bound_endpoints(),
@@ -120,6 +143,8 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal, sessions = state.limits.current(), "draining");
+    systemd::stopping(&format!("draining {} connections", state.limits.current()));
+    watchdog.abort();
     state.ready.store(false, Ordering::Release);
     state.shutdown.cancel();
     state.sessions.close();
@@ -210,7 +235,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<AppState>) {
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<AppState>) {
     let router = routes::router(Arc::clone(&state));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -240,15 +265,47 @@ async fn accept_loop(listener: TcpListener, state: Arc<AppState>) {
                 router.clone().oneshot(request)
             },
         );
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let http = http.clone();
+        let tls = tls.clone();
+        let handshake_timeout = state.config.handshake_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    http.serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await
+                }
+                Some(tls) => {
+                    // The TLS handshake counts against the handshake timeout too.
+                    let stream =
+                        match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    http.serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await
+                }
+            };
+            if let Err(error) = served {
                 tracing::trace!(%peer, %error, "HTTP connection ended with an error");
             }
         });
     }
+}
+
+/// Milliseconds since the Unix epoch (for the last-message age).
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Prints how to connect, once, on standard output (not the log: the generated token

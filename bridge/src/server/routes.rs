@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -14,7 +14,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use base64::Engine as _;
 use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
 
 use super::limits::{LimitReached, Limits, Slot};
 use super::session::{self, SessionContext};
@@ -36,6 +38,11 @@ pub struct AppState {
     pub auth: RwLock<Arc<Authenticator>>,
     /// `server.allowed_origins`, swapped on SIGHUP.
     pub allowed_origins: RwLock<Option<Vec<String>>>,
+    /// `ingress.stale_after`: readyz fails when no message arrived for that long.
+    pub stale_after: Option<std::time::Duration>,
+    /// When the ingress last accepted a message (ms since the Unix epoch; start time
+    /// before the first).
+    pub last_message_at: Arc<std::sync::atomic::AtomicU64>,
     /// Open sessions and how they got in, so a reload can revoke them (`4003`).
     pub live: Mutex<HashMap<SessionId, (Arc<SessionHandle>, Credential)>>,
     pub limits: Arc<Limits>,
@@ -47,6 +54,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How long since the ingress last accepted a message.
+    pub fn last_message_age(&self) -> std::time::Duration {
+        let last = self.last_message_at.load(Ordering::Relaxed);
+        std::time::Duration::from_millis(super::unix_millis().saturating_sub(last))
+    }
+
+    /// One line for systemd's STATUS.
+    pub fn status_line(&self) -> String {
+        format!(
+            "{} connections, last message {}s ago",
+            self.limits.current(),
+            self.last_message_age().as_secs()
+        )
+    }
+
     pub fn auth(&self) -> Arc<Authenticator> {
         Arc::clone(&self.auth.read().unwrap_or_else(|e| e.into_inner()))
     }
@@ -71,14 +93,25 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    } else if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
+    } else if !state.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    } else if let Some(stale_after) = state
+        .stale_after
+        .filter(|limit| state.last_message_age() > *limit)
+    {
+        let message = format!(
+            "stale: no message for {}s (ingress.stale_after = {})\n",
+            state.last_message_age().as_secs(),
+            humantime::format_duration(stale_after)
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
     }
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    metrics::last_message_age(state.last_message_age());
     (
         [(
             header::CONTENT_TYPE,
@@ -95,8 +128,7 @@ pub fn refusal(status: StatusCode, error: &str, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// WebSocket upgrades on any path; anything else is the (future) live page at `/`
-/// or 404.
+/// WebSocket upgrades on any path; anything else is the live page at `/` or 404.
 async fn any_path(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -107,13 +139,52 @@ async fn any_path(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => websocket(state, peer, uri, headers, upgrade).await,
-        Err(_) if method == Method::GET && uri.path() == "/" => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "push-bridge: connect a WebSocket client here (see the README).\n",
-        )
-            .into_response(),
+        Err(_) if method == Method::GET && uri.path() == "/" => live_page(),
         Err(_) => refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     }
+}
+
+/// The live page (spec/clients.md "HTTP endpoints"): one self-contained file that
+/// connects with the token in its own URL and shows the events it receives.
+const LIVE_PAGE: &str = include_str!("live.html");
+
+/// Its policy lets nothing run or load but the page's own inline script and style,
+/// named by hash so that any injected markup stays inert, and WebSocket connections.
+static LIVE_PAGE_CSP: LazyLock<String> = LazyLock::new(|| {
+    let hashes = |tag: &str| -> String {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut rest = LIVE_PAGE;
+        let mut sources = String::new();
+        while let Some((body, after)) = rest
+            .split_once(open.as_str())
+            .and_then(|(_, tail)| tail.split_once(close.as_str()))
+        {
+            let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+            sources.push_str(&format!(" 'sha256-{digest}'"));
+            rest = after;
+        }
+        sources
+    };
+    format!(
+        "default-src 'none'; script-src{}; style-src{}; connect-src 'self' ws: wss:; \
+         img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hashes("script"),
+        hashes("style"),
+    )
+});
+
+fn live_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_SECURITY_POLICY, LIVE_PAGE_CSP.as_str()),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        LIVE_PAGE,
+    )
+        .into_response()
 }
 
 /// The checks every client passes before it is served, in order: draining (503),

@@ -114,10 +114,10 @@ impl Bridge {
                     bridge.token = Some(line.to_string());
                 }
             }
-            if http_get(addr, "/readyz")
-                .map(|(status, _)| status == 200)
-                .unwrap_or(false)
-            {
+            // Ready: /readyz says so (or, on a TLS listener, the log does).
+            let ready = http_get(addr, "/readyz").is_ok_and(|(status, _)| status == 200)
+                || bridge.stderr().contains("push-bridge ready");
+            if ready {
                 // The token line comes before readiness is announced; give it a moment.
                 while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(50)) {
                     let line = line.trim();
