@@ -324,6 +324,8 @@ fn announce(local: SocketAddr, ingress: &[String], token: Option<&str>) {
          \n    {token}\n\n\
          WebSocket (WAMP v1, Superdesk clients):  ws://{local}/?token={token}\n\
          WebSocket (native JSON protocol):        ws://{local}/?token={token}  with subprotocol push-bridge.v1\n\
+         Live page (in a browser):                http://{local}/?token={token}\n\
+         Server-Sent Events:                      http://{local}/events?topic=package_created&token={token}\n\
          Publish an event:                        push-bridge publish package_created '{{\"hello\":\"world\"}}' --endpoint {publish_to}\n"
     );
 }

@@ -1,0 +1,127 @@
+// Drives the live page at `/` in Debian's headless Chromium for bridge/tests/live_page.rs.
+//
+// The Rust test starts the bridge and this script, then talks to it in lines: this
+// script prints `subscribed` once the page holds a subscription, and the test
+// publishes the first event. Then, by LIVE_MODE:
+// - `resume`: the script presses Disconnect and prints `disconnected`; the test
+//   publishes the second event while the page is away and answers `published` on
+//   stdin; on Connect the page must resume (`recovered`) and show it;
+// - `restart`: the script prints `seen`; the test stops the bridge, the page must
+//   show that it is reconnecting (the script prints `reconnecting`); the test starts
+//   a new bridge on the same address, the page must reconnect by itself, subscribe
+//   again and report `not recovered` (the new bridge has no history); the script
+//   prints `resubscribed` and the test publishes the second event live;
+// - anything else: done after the first event.
+// Every wait is bounded; any failure exits non-zero with the reason on stderr.
+//
+// Environment: LIVE_URL (the page, with ?token=), LIVE_PATTERNS (typed into the form),
+// LIVE_TOPIC, LIVE_UNIQUE1, LIVE_UNIQUE2 (the published events), LIVE_MODE,
+// LIVE_SCREENSHOT (a PNG path), CHROMIUM (default /usr/bin/chromium).
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const WAIT = 15_000;
+const env = (name) => {
+  const value = process.env[name];
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+};
+const url = env("LIVE_URL");
+const topic = env("LIVE_TOPIC");
+const mode = process.env.LIVE_MODE || "simple";
+
+// The whole run is bounded too, whatever hangs.
+setTimeout(() => {
+  console.error("live_page.mjs: gave up after 90 s");
+  process.exit(3);
+}, 90_000).unref();
+
+const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function expectLine(expected) {
+  const next = await Promise.race([
+    stdin.next(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`no "${expected}" on stdin`)), WAIT)),
+  ]);
+  if (next.done || next.value.trim() !== expected) throw new Error(`wanted "${expected}" on stdin, got ${JSON.stringify(next.value)}`);
+}
+
+const problems = [];
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  timeout: 30_000,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+  page.setDefaultTimeout(WAIT);
+  // A CSP refusal or a script error shows up here: the page must run without either.
+  // (While the bridge is down in `restart`, Chromium reports each refused attempt.)
+  const expected = (text) => mode === "restart" && /^WebSocket connection to .* failed/.test(text);
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expected(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  const eventWith = (text) => page.locator("#events li").filter({ hasText: text });
+
+  await page.goto(url);
+  await page.locator('#state[data-state="open"]').waitFor();
+
+  // A pattern the bridge refuses: the error answer is shown and nothing is subscribed.
+  await page.fill("#patterns", "not*a-pattern");
+  await page.click("#subscribe");
+  await page.locator('#answer[data-kind="error"]').filter({ hasText: "bad_request" }).waitFor();
+
+  await page.fill("#patterns", env("LIVE_PATTERNS"));
+  await page.click("#subscribe");
+  await page.locator('#answer[data-kind="subscribed"]').waitFor();
+  console.log("subscribed");
+
+  const first = eventWith(env("LIVE_UNIQUE1"));
+  await first.waitFor();
+  if ((await first.locator(".topic").textContent()) !== topic) throw new Error("the event shows the wrong topic");
+  // Event data is text: markup in it stays visible as written and never becomes an element.
+  const shown = await first.locator("pre").textContent();
+  if (!shown.includes("<img src=x")) throw new Error(`the data is not shown as text: ${shown}`);
+  if ((await page.locator("#events img").count()) !== 0) throw new Error("event data became markup");
+  if (await page.evaluate(() => window.injected !== undefined)) throw new Error("event data ran as script");
+
+  if (mode === "restart") {
+    console.log("seen");
+    await page.locator('#state[data-state="reconnecting"]').waitFor();
+    await page.screenshot({ path: env("LIVE_SCREENSHOT").replace(/\.png$/, "-reconnecting.png") });
+    console.log("reconnecting");
+    // No button pressed: the page comes back on its own, within its backoff.
+    await page.locator('#answer[data-kind="subscribed"][data-recovered="false"]').waitFor({ timeout: 30_000 });
+    if (!(await page.locator("#answer").textContent()).includes("not recovered")) throw new Error("no 'not recovered' shown");
+    await page.locator('#state[data-state="open"]').waitFor();
+    console.log("resubscribed");
+    await eventWith(env("LIVE_UNIQUE2")).waitFor();
+  }
+
+  if (mode === "resume") {
+    await page.click("#toggle");
+    await page.locator('#state[data-state="closed"]').waitFor();
+    console.log("disconnected");
+    await expectLine("published");
+    await page.click("#toggle");
+    await page.locator('#answer[data-kind="subscribed"][data-recovered="true"]').waitFor();
+    await eventWith(env("LIVE_UNIQUE2")).waitFor();
+    // Newest first.
+    if (!(await page.locator("#events li").first().textContent()).includes(env("LIVE_UNIQUE2"))) {
+      throw new Error("the replayed event is not on top");
+    }
+  }
+
+  if (problems.length) throw new Error(problems.join("\n"));
+  await page.screenshot({ path: env("LIVE_SCREENSHOT"), fullPage: true });
+  console.log("done");
+} catch (error) {
+  console.error(`live_page.mjs: ${error.stack || error}`);
+  if (problems.length) console.error(problems.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  process.exit();
+}

@@ -1,0 +1,308 @@
+//! The live page at `/` (spec/clients.md "HTTP endpoints"): its headers, and the page
+//! itself in a real browser. The browser tests run `tests/browser/live_page.mjs`
+//! (playwright-core from npm) against Debian's headless Chromium, never a downloaded
+//! browser; `scripts/test` installs both. The page connects with the token from its
+//! own URL, subscribes as a user would, shows an event published through ZeroMQ (as
+//! text, never as markup), and resumes with `since` after a reconnect. A screenshot
+//! is kept in `target/test-artifacts/live-page.png`.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+/// Browser start and page loads on a busy two-core machine.
+const BROWSER_WAIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn the_page_is_html_with_a_strict_policy() {
+    let bridge = Bridge::start();
+    let (status, response) = http_get(bridge.addr, "/").unwrap();
+    assert_eq!(status, 200, "{response}");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let header = |name: &str| -> String {
+        head.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {name} header in {head}"))
+    };
+    assert_eq!(header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(header("cache-control"), "no-cache");
+    let csp = header("content-security-policy");
+    assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(csp.contains("style-src 'sha256-"), "{csp}");
+    assert!(csp.contains("connect-src 'self' ws: wss:"), "{csp}");
+    assert!(body.contains("push-bridge.v1") && body.contains("bearer."));
+    // Self-contained: nothing is fetched from anywhere.
+    assert!(!body.contains("http://") && !body.contains("https://") && !body.contains(" src="));
+
+    // Only `/` is the page; other paths without an upgrade stay 404.
+    assert_eq!(http_get(bridge.addr, "/live").unwrap().0, 404);
+}
+
+#[test]
+fn the_page_shows_events_and_resumes_after_a_reconnect() {
+    let bridge = Bridge::start();
+    let page = format!("http://{}/?token={}", bridge.addr, bridge.token());
+    let (first, second) = (unique("first"), unique("second"));
+    let mut script = Script::start(
+        "live-page.png",
+        &[
+            ("LIVE_URL", page.as_str()),
+            ("LIVE_PATTERNS", "package_created, article:*"),
+            ("LIVE_TOPIC", "article:42"),
+            ("LIVE_UNIQUE1", &first),
+            ("LIVE_UNIQUE2", &second),
+            ("LIVE_MODE", "resume"),
+        ],
+    );
+    let publisher = bridge.publisher();
+
+    script.expect("subscribed");
+    publisher
+        .publish(
+            "article:42",
+            &json!({"headline": "<img src=x onerror=\"window.injected=1\">", "unique": first}),
+        )
+        .unwrap();
+
+    script.expect("disconnected");
+    publisher
+        .publish("article:42", &json!({"unique": second, "n": [1, 2]}))
+        .unwrap();
+    // In history before the page comes back, so it must be replayed, not sent live.
+    bridge.wait_metric("push_bridge_history_events", 2.0);
+    script.say("published");
+
+    script.expect("done");
+    script.finish();
+    let screenshot = artifact("live-page.png");
+    assert!(
+        std::fs::metadata(&screenshot)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+}
+
+/// The bridge goes away and comes back on the same address without its history: the
+/// page reconnects by itself, subscribes again and says it did not recover.
+#[test]
+fn the_page_reconnects_by_itself_after_a_restart() {
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("tokens.toml");
+    std::fs::write(
+        &file,
+        "[[token]]\nname = \"live\"\ntoken = \"live-token\"\n",
+    )
+    .unwrap();
+    let bridge = Bridge::start_with(&format!("auth.tokens_file = \"{}\"", file.display()));
+    let (addr, zmq) = (bridge.addr, bridge.zmq.clone());
+    let config = std::fs::read_to_string(bridge.config_path()).unwrap();
+    let page = format!("http://{addr}/?token=live-token");
+    let (first, second) = (unique("before"), unique("after"));
+    let mut script = Script::start(
+        "live-page-restart.png",
+        &[
+            ("LIVE_URL", page.as_str()),
+            ("LIVE_PATTERNS", "package_created"),
+            ("LIVE_TOPIC", "package_created"),
+            ("LIVE_UNIQUE1", &first),
+            ("LIVE_UNIQUE2", &second),
+            ("LIVE_MODE", "restart"),
+        ],
+    );
+    script.expect("subscribed");
+    bridge
+        .publisher()
+        .publish(
+            "package_created",
+            &json!({"unique": first, "markup": "<img src=x>"}),
+        )
+        .unwrap();
+    script.expect("seen");
+    drop(bridge);
+    script.expect("reconnecting");
+
+    let bridge = Bridge::start_raw(tempfile::tempdir().unwrap(), addr, zmq, &config, &[]);
+    script.expect("resubscribed");
+    bridge
+        .publisher()
+        .publish("package_created", &json!({"unique": second}))
+        .unwrap();
+    script.expect("done");
+    script.finish();
+}
+
+/// A token that cannot be a subprotocol entry (`/`, `=`, `+`) goes in the WebSocket
+/// URL instead, and still gets in.
+#[test]
+fn a_token_that_is_no_subprotocol_goes_in_the_url() {
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("tokens.toml");
+    std::fs::write(
+        &file,
+        "[[token]]\nname = \"odd\"\ntoken = \"dash/board=1+2\"\ntopics = [\"article:*\"]\n",
+    )
+    .unwrap();
+    let bridge = Bridge::start_with(&format!("auth.tokens_file = \"{}\"", file.display()));
+    let page = format!("http://{}/?token=dash%2Fboard%3D1%2B2", bridge.addr);
+    let unique = unique("odd");
+    let mut script = Script::start(
+        "live-page-token-in-url.png",
+        &[
+            ("LIVE_URL", page.as_str()),
+            ("LIVE_PATTERNS", "article:*"),
+            ("LIVE_TOPIC", "article:1"),
+            ("LIVE_UNIQUE1", &unique),
+            ("LIVE_UNIQUE2", ""),
+            ("LIVE_MODE", "simple"),
+        ],
+    );
+    script.expect("subscribed");
+    bridge
+        .publisher()
+        .publish(
+            "article:1",
+            &json!({"unique": unique, "text": "<img src=x>"}),
+        )
+        .unwrap();
+    script.expect("done");
+    script.finish();
+}
+
+/// A value no other event carries, to find this event on the page.
+fn unique(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{label}-{}-{nanos}", std::process::id())
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// `<target>/test-artifacts/<name>`, kept after the run.
+fn artifact(name: &str) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .to_path_buf();
+    target.join("test-artifacts").join(name)
+}
+
+/// The running browser script: its stdout lines, its stdin; killed when dropped.
+struct Script {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Script {
+    /// Starts the script with its environment; it saves its screenshot as `screenshot`
+    /// among the test artifacts.
+    fn start(screenshot: &str, env: &[(&str, &str)]) -> Script {
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromium).exists(),
+            "no Chromium at {chromium}: run scripts/test, or apt-get install chromium"
+        );
+        assert!(
+            browser_dir().join("node_modules/playwright-core").exists(),
+            "playwright-core is not installed: run scripts/test, or \
+             npm ci --prefix bridge/tests/browser"
+        );
+        let screenshot = artifact(screenshot);
+        std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+        let mut child = Command::new("node")
+            .arg(browser_dir().join("live_page.mjs"))
+            .current_dir(browser_dir())
+            .envs(env.iter().copied())
+            .env("LIVE_SCREENSHOT", &screenshot)
+            .env("CHROMIUM", &chromium)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run node (Node.js 20 or later)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Script {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Waits for the script to print `expected`; fails with its stderr otherwise.
+    fn expect(&mut self, expected: &str) {
+        match self.lines.recv_timeout(BROWSER_WAIT) {
+            Ok(line) if line.trim() == expected => {}
+            Ok(line) => self.fail(&format!("wanted {expected:?}, the script said {line:?}")),
+            Err(_) => self.fail(&format!("the script never said {expected:?}")),
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write to the script");
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits (bounded) for the script to exit successfully.
+    fn finish(mut self) {
+        self.stdin = None;
+        let deadline = Instant::now() + BROWSER_WAIT;
+        loop {
+            match self.child.try_wait().expect("try_wait") {
+                Some(status) if status.success() => return,
+                Some(status) => self.fail(&format!("the script exited with {status}")),
+                None if Instant::now() > deadline => self.fail("the script did not exit"),
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    fn fail(&mut self, what: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        let stderr = stderr.join().unwrap_or_default();
+        panic!("{what}\n--- live_page.mjs stderr ---\n{stderr}");
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
