@@ -348,3 +348,47 @@ async fn introspection_with_the_api_unreachable_is_503() {
         (503, "introspection_unreachable".to_string())
     );
 }
+
+#[tokio::test]
+async fn a_jwks_key_is_chosen_by_kid_and_an_unknown_kid_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let key = |kid: &str, secret: &str| json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": base64url(secret.as_bytes())});
+    std::fs::write(
+        &jwks,
+        json!({"keys": [key("one", SECRET), key("two", "the-second-secret-the-second-secret")]})
+            .to_string(),
+    )
+    .unwrap();
+    let bridge = Bridge::start_with(&format!(
+        "[auth.jwt]\nalgorithms = [\"HS256\"]\njwks_file = \"{}\"",
+        jwks.display()
+    ));
+    let claims = json!({"exp": now() + 600});
+    let signed = |kid: &str, secret: &str| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_string());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let second = signed("two", "the-second-secret-the-second-secret");
+    assert!(connect(&bridge.url(&format!("token={second}")), &[], &[])
+        .await
+        .is_ok());
+    assert_eq!(
+        status_and_reason(&bridge, &signed("three", SECRET)).await,
+        (401, "jwt_unknown_kid".to_string())
+    );
+    assert_eq!(
+        status_and_reason(
+            &bridge,
+            &signed("one", "the-second-secret-the-second-secret")
+        )
+        .await,
+        (401, "jwt_bad_signature".to_string())
+    );
+}
