@@ -285,7 +285,8 @@ impl Hub {
         metrics::history_events(history.len());
         drop(history);
         let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut frames = EventFrames::new(&event, stamp);
+        // WAMP v2 publication ids are random in WAMP's id range.
+        let mut frames = EventFrames::new(&event, wamp2::id_from_random(rand::random()));
         let mut delivered = Deliveries::default();
         index.for_each_match(&event.topic, |pattern, _, session| {
             if session.is_closing() {

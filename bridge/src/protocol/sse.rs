@@ -7,9 +7,11 @@ pub fn event(id: &str, native_frame: &str) -> String {
     format!("id: {id}\ndata: {native_frame}\n\n")
 }
 
-/// Sent first when `Last-Event-ID` could not be resumed: the client must refetch.
+/// Sent first when `Last-Event-ID` could not be resumed: the client must refetch. The
+/// empty `id:` clears the client's last event id, so a reconnect before the next event
+/// does not ask for the unknown id again.
 pub fn reset() -> &'static str {
-    "event: reset\ndata: {}\n\n"
+    "id:\nevent: reset\ndata: {}\n\n"
 }
 
 /// A comment line that keeps proxies from closing an idle stream.
@@ -27,7 +29,8 @@ mod tests {
             event("1-2", r#"{"type":"event"}"#),
             "id: 1-2\ndata: {\"type\":\"event\"}\n\n"
         );
-        assert!(reset().starts_with("event: reset\n"));
+        assert!(reset().contains("\nevent: reset\n"));
+        assert!(reset().starts_with("id:\n"));
         assert!(heartbeat().starts_with(':'));
     }
 }

@@ -40,6 +40,8 @@ pub struct ClientState {
     pub(super) subscriptions: HashSet<Pattern>,
     prefixes: wamp1::Prefixes,
     pub(super) wamp2: Wamp2Phase,
+    /// The WAMP v2 session id (random in WAMP's id range).
+    pub(super) wamp2_session: u64,
     recent_errors: VecDeque<Instant>,
 }
 
@@ -54,6 +56,7 @@ impl ClientState {
             subscriptions: HashSet::new(),
             prefixes: wamp1::Prefixes::default(),
             wamp2: Wamp2Phase::default(),
+            wamp2_session: crate::protocol::wamp2::id_from_random(rand::random()),
             recent_errors: VecDeque::new(),
         }
     }

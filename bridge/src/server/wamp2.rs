@@ -246,8 +246,8 @@ impl ClientState {
         }
     }
 
-    /// The WAMP session id: the hub's session id, within WAMP's id range.
+    /// The WAMP session id: random, as WAMP asks, fixed for the connection.
     fn session_id(&self) -> u64 {
-        self.handle.id.clamp(1, wamp2::MAX_ID)
+        self.wamp2_session
     }
 }
