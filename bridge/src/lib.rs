@@ -28,6 +28,7 @@ pub mod config;
 pub mod event;
 pub mod hub;
 pub mod ingress;
+pub mod json_kind;
 pub mod ops;
 pub mod protocol;
 pub mod server;

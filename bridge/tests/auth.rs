@@ -110,14 +110,7 @@ async fn every_jwt_refusal_is_401_with_its_reason() {
     }
     // The good one is let in, and its topics claim is enforced.
     let token = hs256(&good, SECRET);
-    let (mut ws, _) = connect(
-        &bridge.url(&format!("token={token}")),
-        &["push-bridge.v1"],
-        &[],
-    )
-    .await
-    .unwrap();
-    next_json(&mut ws).await;
+    let mut ws = native_with_token(&bridge, &token).await;
     send(&mut ws, r#"{"type":"subscribe","topics":["sport"]}"#).await;
     assert_eq!(next_json(&mut ws).await["code"], "forbidden");
     send(&mut ws, r#"{"type":"subscribe","topics":["news:1"]}"#).await;
@@ -188,14 +181,7 @@ async fn a_live_connection_is_closed_4001_when_its_token_expires() {
         &json!({"iss": "desk", "aud": "bridge", "exp": now() + 2}),
         SECRET,
     );
-    let (mut ws, _) = connect(
-        &bridge.url(&format!("token={token}")),
-        &["push-bridge.v1"],
-        &[],
-    )
-    .await
-    .unwrap();
-    next_json(&mut ws).await;
+    let mut ws = native_with_token(&bridge, &token).await;
     assert_eq!(close_code(&mut ws).await.0, Some(4001));
 }
 
@@ -219,14 +205,7 @@ async fn the_token_command_mints_what_the_bridge_accepts() {
         String::from_utf8_lossy(&output.stderr)
     );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
-    let (mut ws, _) = connect(
-        &bridge.url(&format!("token={token}")),
-        &["push-bridge.v1"],
-        &[],
-    )
-    .await
-    .unwrap();
-    next_json(&mut ws).await;
+    let mut ws = native_with_token(&bridge, &token).await;
     send(
         &mut ws,
         r#"{"type":"subscribe","topics":["article:7","news"]}"#,

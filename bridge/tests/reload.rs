@@ -31,14 +31,7 @@ fn bridge_with_tokens(tokens: &str, extra: &str) -> (Bridge, std::path::PathBuf)
 }
 
 async fn subscribed(bridge: &Bridge, token: &str) -> Ws {
-    let (mut ws, _) = connect(
-        &bridge.url(&format!("token={token}")),
-        &["push-bridge.v1"],
-        &[],
-    )
-    .await
-    .unwrap();
-    next_json(&mut ws).await;
+    let mut ws = native_with_token(bridge, token).await;
     send(&mut ws, r#"{"type":"subscribe","topics":["news"]}"#).await;
     assert_eq!(next_json(&mut ws).await["type"], "subscribed");
     ws

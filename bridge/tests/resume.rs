@@ -3,32 +3,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::*;
-
-/// Publishes `count` events `{"seq": n}` on `topic`, `per_second` of them a second,
-/// from a thread (the Rust SDK is blocking).
-fn publish_paced(
-    bridge: &Bridge,
-    topic: &'static str,
-    count: u64,
-    per_second: u64,
-) -> std::thread::JoinHandle<()> {
-    let publisher = bridge.publisher();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        for seq in 0..count {
-            let due = started + Duration::from_micros(seq * 1_000_000 / per_second);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            publisher.publish(topic, &json!({ "seq": seq })).unwrap();
-        }
-        publisher.close(Duration::from_secs(5)).unwrap();
-    })
-}
 
 async fn subscribe_since(
     bridge: &Bridge,

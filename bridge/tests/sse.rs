@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use node::NodeClient;
 use serde_json::{json, Value};
-use support::{http_request, Bridge};
+use support::{http_request, publish_paced, Bridge};
 
 /// Starts the EventSource client on `/events?<query>` with `options` (see the script)
 /// and waits until the stream is open, so that events published next reach it.
@@ -21,28 +21,6 @@ fn event_source(bridge: &Bridge, query: &str, options: &Value) -> NodeClient {
     client.expect("request");
     client.expect("open");
     client
-}
-
-/// Publishes `count` events `{"seq": n}` on `topic`, `per_second` of them a second,
-/// from a thread (the Rust SDK is blocking).
-fn publish_paced(
-    bridge: &Bridge,
-    topic: &'static str,
-    count: u64,
-    per_second: u64,
-) -> std::thread::JoinHandle<()> {
-    let publisher = bridge.publisher();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        for seq in 0..count {
-            let due = started + Duration::from_micros(seq * 1_000_000 / per_second);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            publisher.publish(topic, &json!({ "seq": seq })).unwrap();
-        }
-        publisher.close(Duration::from_secs(5)).unwrap();
-    })
 }
 
 /// A `message` observation's sequence number, after checking the event's shape: the

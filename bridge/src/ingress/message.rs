@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::config::IngressConfig;
 use crate::event::{is_valid_id, IngressMessage};
+use crate::json_kind::kind;
 use crate::topic::Topic;
 
 /// Why a message was dropped. Each reason is a label of
@@ -279,17 +280,6 @@ fn text(frame: &[u8], n: usize) -> Result<&str, Rejected> {
             ),
         )
     })
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// `s` debug-quoted, cut to [`QUOTE_MAX`] characters.

@@ -108,18 +108,7 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
-/// What kind of JSON value `value` is, for messages such as "expected a string, got
-/// a number".
-pub(crate) fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::json_kind::kind;
 
 /// `text` as a JSON string literal, escaped as serde_json escapes it.
 pub(crate) fn json_string(text: &str) -> String {

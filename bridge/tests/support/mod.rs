@@ -555,3 +555,41 @@ pub fn php(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Publishes `count` events `{"seq": n}` on `topic`, `per_second` of them a second,
+/// from a thread (the Rust SDK is blocking).
+pub fn publish_paced(
+    bridge: &Bridge,
+    topic: &'static str,
+    count: u64,
+    per_second: u64,
+) -> std::thread::JoinHandle<()> {
+    let publisher = bridge.publisher();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        for seq in 0..count {
+            let due = started + Duration::from_micros(seq * 1_000_000 / per_second);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            publisher
+                .publish(topic, &serde_json::json!({ "seq": seq }))
+                .unwrap();
+        }
+        publisher.close(Duration::from_secs(5)).unwrap();
+    })
+}
+
+/// A native client authenticated with `token` in the URL, past its welcome.
+pub async fn native_with_token(bridge: &Bridge, token: &str) -> Ws {
+    let (mut ws, _) = connect(
+        &bridge.url(&format!("token={token}")),
+        &["push-bridge.v1"],
+        &[],
+    )
+    .await
+    .unwrap();
+    let welcome = next_json(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome");
+    ws
+}
