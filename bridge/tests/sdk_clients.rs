@@ -9,7 +9,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::*;
@@ -49,22 +49,14 @@ fn node_driver(args: &[&str]) -> String {
         "the Node publisher's dependencies are not installed: run scripts/test, or \
          npm ci --prefix publisher-sdk/node"
     );
-    let mut child = Command::new("node")
+    let child = Command::new("node")
         .arg(dir.join("tests/e2e_driver.js"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js 20 or later"));
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("node output");
+    let output = output_within(child);
     assert!(
         output.status.success(),
         "node e2e_driver.js failed ({}): {}\n{}",

@@ -502,21 +502,13 @@ impl Drop for PythonPeer {
 
 /// Runs the bridge binary with `args` to completion, killing it after [`WAIT`].
 pub fn run_bridge(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_push-bridge"))
+    let child = Command::new(env!("CARGO_BIN_EXE_push-bridge"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn push-bridge");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+    output_within(child)
 }
 
 /// Runs one of the PHP scripts in `tests/php/` (php-cli with the zmq extension, as
@@ -527,7 +519,7 @@ pub fn php(script: &str, args: &[&str]) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/php")
         .join(script);
-    let mut child = Command::new("php")
+    let child = Command::new("php")
         .arg(&path)
         .args(args)
         .stdout(Stdio::piped())
@@ -536,15 +528,7 @@ pub fn php(script: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| {
             panic!("cannot run php ({e}): install php-cli and php-zmq, or run scripts/test")
         });
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("php output");
+    let output = output_within(child);
     assert!(
         output.status.success(),
         "php {} failed ({}): {}\n{}",
@@ -592,4 +576,17 @@ pub async fn native_with_token(bridge: &Bridge, token: &str) -> Ws {
     let welcome = next_json(&mut ws).await;
     assert_eq!(welcome["type"], "welcome");
     ws
+}
+
+/// Waits for `child` to finish, killing it after [`WAIT`], and returns its output.
+pub fn output_within(mut child: Child) -> std::process::Output {
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
 }
