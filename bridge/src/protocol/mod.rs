@@ -110,6 +110,46 @@ pub(crate) fn excerpt(text: &str) -> String {
 
 pub(crate) use crate::json_kind::kind;
 
+/// A WAMP frame (v1 or v2) that breaks the protocol: not JSON, not an array, a missing,
+/// unknown or ill-typed type id, or an element its layout requires missing or of the
+/// wrong type. The text says what was wrong; each session decides how to close.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolViolation(pub String);
+
+/// The opening both WAMP versions share: the frame is a JSON array whose first element
+/// is a non-negative integer, the message type id. Returns the type id and the elements.
+pub(crate) fn wamp_message(text: &str) -> Result<(u64, Vec<Value>), ProtocolViolation> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolViolation(format!("the frame is not JSON ({e})")))?;
+    let Value::Array(elements) = value else {
+        return Err(ProtocolViolation(format!(
+            "a WAMP message must be a JSON array, got {}",
+            kind(&value)
+        )));
+    };
+    let Some(first) = elements.first() else {
+        return Err(ProtocolViolation(
+            "a WAMP message must not be an empty array".to_string(),
+        ));
+    };
+    let Some(type_id) = first.as_u64() else {
+        return Err(ProtocolViolation(format!(
+            "the message type id must be a non-negative integer, got {}",
+            shown(first)
+        )));
+    };
+    Ok((type_id, elements))
+}
+
+/// A JSON value as a reason quotes it: numbers as they are, anything else by kind.
+pub(crate) fn shown(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        other => kind(other).to_string(),
+    }
+}
+
 /// `text` as a JSON string literal, escaped as serde_json escapes it.
 pub(crate) fn json_string(text: &str) -> String {
     // `Value`'s Display cannot fail and is exactly serde_json's compact serialization.

@@ -34,12 +34,9 @@ pub enum Message {
     Publish { topic: String },
 }
 
-/// A frame that is not JSON, not an array, has a missing or unknown type id, or lacks
-/// an element its type requires or has one of the wrong type. The session closes with
-/// `1007` on it. The text says what was wrong, for the log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ProtocolViolation(pub String);
+/// On a protocol violation the WAMP v1 session closes with `1007` (as Ratchet does);
+/// the text goes to the log.
+pub use super::ProtocolViolation;
 
 const PREFIX: u64 = 1;
 const CALL: u64 = 2;
@@ -56,29 +53,8 @@ pub const ERROR_UNSUPPORTED: &str = "http://push-bridge/error#unsupported";
 
 /// Parses one client text frame.
 pub fn parse(text: &str) -> Result<Message, ProtocolViolation> {
+    let (type_id, elements) = super::wamp_message(text)?;
     let violation = |reason: String| Err(ProtocolViolation(reason));
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(e) => return violation(format!("the frame is not JSON ({e})")),
-    };
-    let Value::Array(elements) = value else {
-        return violation(format!(
-            "a WAMP message must be a JSON array, got {}",
-            kind(&value)
-        ));
-    };
-    let Some(first) = elements.first() else {
-        return violation("a WAMP message must not be an empty array".to_string());
-    };
-    let Some(type_id) = first.as_u64() else {
-        return violation(format!(
-            "the message type id must be a non-negative integer, got {}",
-            match first {
-                Value::Number(n) => n.to_string(),
-                other => kind(other).to_string(),
-            }
-        ));
-    };
     let frame = Frame {
         name: type_name(type_id),
         elements: &elements,

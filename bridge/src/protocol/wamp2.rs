@@ -27,7 +27,7 @@ pub use uri::{accepts, subscription_pattern, topic_uri, Match, UriError, URI_SEP
 
 use serde_json::{Map, Value};
 
-use super::{excerpt, kind};
+use super::{excerpt, kind, shown};
 
 /// One client message the router acts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,9 +112,7 @@ impl Message {
 /// id, or lacks an element its layout requires or has one of the wrong type. The
 /// session answers ABORT [`ERROR_PROTOCOL_VIOLATION`] with this text as its message,
 /// and closes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ProtocolViolation(pub String);
+pub use super::ProtocolViolation;
 
 const HELLO: u64 = 1;
 const WELCOME: u64 = 2;
@@ -179,25 +177,7 @@ pub fn id_from_random(bits: u64) -> u64 {
 
 /// Parses one client text frame.
 pub fn parse(text: &str) -> Result<Message, ProtocolViolation> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ProtocolViolation(format!("the frame is not JSON ({e})")))?;
-    let Value::Array(elements) = value else {
-        return Err(ProtocolViolation(format!(
-            "a WAMP message must be a JSON array, got {}",
-            kind(&value)
-        )));
-    };
-    let Some(first) = elements.first() else {
-        return Err(ProtocolViolation(
-            "a WAMP message must not be an empty array".to_string(),
-        ));
-    };
-    let Some(type_id) = first.as_u64() else {
-        return Err(ProtocolViolation(format!(
-            "the message type id must be a non-negative integer, got {}",
-            shown(first)
-        )));
-    };
+    let (type_id, elements) = super::wamp_message(text)?;
     let Some(name) = type_name(type_id) else {
         return Err(ProtocolViolation(format!(
             "unknown message type id {type_id}"
@@ -326,13 +306,6 @@ fn type_name(type_id: u64) -> Option<&'static str> {
 }
 
 /// A number as written, anything else by its kind: "got 1.5", "got a string".
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Number(n) => n.to_string(),
-        other => kind(other).to_string(),
-    }
-}
-
 /// A parsed array and its message name, for typed element access with reasons.
 struct Frame<'a> {
     name: &'static str,
