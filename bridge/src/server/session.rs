@@ -82,8 +82,9 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
     let end = if !welcomed {
         End::Gone("welcome not written")
     } else {
+        // The grant only changes by a WAMP v2 ticket, i.e. on a client frame.
+        let mut expiry = expiry_deadline(client.grant().expires_at);
         loop {
-            let expiry = expiry_deadline(client.grant().expires_at);
             // Biased, in this order: a close request or shutdown first; then the rare
             // heartbeat tick and client frames, so a busy queue never starves reads
             // (pongs must be read for the heartbeat to see the client alive).
@@ -123,6 +124,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     match message {
                         Message::Text(text) => {
                             let reply = client.handle_text(&text).await;
+                            expiry = expiry_deadline(client.grant().expires_at);
                             let mut failed = false;
                             for frame in reply.frames {
                                 if socket.feed(Message::Text(frame.into())).await.is_err() {
