@@ -12,6 +12,7 @@ mod frames;
 pub mod history;
 pub mod history_file;
 pub mod index;
+pub mod socket_writer;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
 use crate::event::{Event, IngressMessage, SharedEvent};
@@ -29,13 +31,12 @@ use crate::protocol::Protocol;
 use crate::topic::Pattern;
 use frames::EventFrames;
 pub use index::SessionId;
+use socket_writer::{Refused, SocketWriter, Written};
 
-/// One frame waiting in a session's queue.
+/// One frame waiting in an SSE session's queue.
 #[derive(Debug)]
 pub struct Outbound {
     pub frame: Utf8Bytes,
-    /// The WAMP v2 subscription the frame is for (0: any other protocol).
-    pub subscription: u64,
     /// When the ingress received the event (delivery latency).
     pub received: Instant,
 }
@@ -54,12 +55,21 @@ pub mod close_code {
     pub const SLOW_CONSUMER: u16 = 4008;
 }
 
+/// Where a session's frames go.
+#[derive(Debug)]
+pub enum Outlet {
+    /// A WebSocket: complete frames straight into the socket.
+    Socket(Arc<SocketWriter>),
+    /// An SSE stream: body text to the task that feeds the HTTP response.
+    Queue(mpsc::Sender<Outbound>),
+}
+
 /// What the hub knows of a session: where its frames go and how to stop it.
 #[derive(Debug)]
 pub struct SessionHandle {
     pub id: SessionId,
     pub protocol: Protocol,
-    queue: mpsc::Sender<Outbound>,
+    outlet: Outlet,
     close_code: AtomicU16,
     closing: AtomicBool,
     close_signal: Notify,
@@ -137,6 +147,8 @@ pub struct Hub {
     next_session: AtomicU64,
     route_stamp: AtomicU64,
     send_queue: usize,
+    /// Socket writers given frames since the last [`Hub::flush`].
+    to_flush: Mutex<Vec<(Arc<SocketWriter>, Protocol)>>,
 }
 
 impl Hub {
@@ -149,23 +161,47 @@ impl Hub {
             next_session: AtomicU64::new(1),
             route_stamp: AtomicU64::new(0),
             send_queue: send_queue.max(1),
+            to_flush: Mutex::new(Vec::new()),
         }
     }
 
-    /// Creates a session's handle and the receiving end of its queue.
-    pub fn register(&self, protocol: Protocol) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>) {
+    /// Creates the handle of a WebSocket session whose frames go to `writer`.
+    pub fn register_socket(
+        &self,
+        protocol: Protocol,
+        writer: Arc<SocketWriter>,
+    ) -> Arc<SessionHandle> {
+        Arc::new(self.handle(protocol, Outlet::Socket(writer)))
+    }
+
+    /// Creates an SSE session's handle and the receiving end of its queue.
+    pub fn register_queue(
+        &self,
+        protocol: Protocol,
+    ) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>) {
         let (queue, receiver) = mpsc::channel(self.send_queue);
-        let handle = SessionHandle {
+        (
+            Arc::new(self.handle(protocol, Outlet::Queue(queue))),
+            receiver,
+        )
+    }
+
+    fn handle(&self, protocol: Protocol, outlet: Outlet) -> SessionHandle {
+        SessionHandle {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             protocol,
-            queue,
+            outlet,
             close_code: AtomicU16::new(close_code::NORMAL),
             closing: AtomicBool::new(false),
             close_signal: Notify::new(),
             last_routed: AtomicU64::new(0),
             wamp2: Mutex::new(HashMap::new()),
-        };
-        (Arc::new(handle), receiver)
+        }
+    }
+
+    /// The most event frames a session may have waiting before it is a slow consumer.
+    pub fn send_queue(&self) -> usize {
+        self.send_queue
     }
 
     /// Subscribes `session` to `pattern`; false if it already was.
@@ -265,10 +301,51 @@ impl Hub {
         Some(replay.cloned().collect())
     }
 
-    /// Routes one accepted message to every matching session, in the order calls are
-    /// made (the ingress makes them from one thread, in arrival order). A message whose
-    /// publisher id is still in the history is a retry: dropped, counted, `None`.
+    /// Routes one accepted message to every matching session and writes it out: a
+    /// [`route`](Self::route) then a [`flush`](Self::flush).
     pub fn publish(&self, message: IngressMessage, received: Instant) -> Option<SharedEvent> {
+        let event = self.route(message, received);
+        self.flush();
+        event
+    }
+
+    /// Writes what [`route`](Self::route) queued to every socket that takes it now;
+    /// the session tasks write the rest when their sockets can take it. The ingress
+    /// calls this at the end of each burst, so a burst costs one write per socket.
+    pub fn flush(&self) {
+        let mut to_flush = self.to_flush.lock().unwrap_or_else(|e| e.into_inner());
+        if to_flush.is_empty() {
+            return;
+        }
+        let mut written = [Written::default(); Protocol::ALL.len()];
+        for (writer, protocol) in to_flush.drain(..) {
+            let w = writer.flush_now();
+            if let Some(total) = Protocol::ALL
+                .iter()
+                .position(|p| *p == protocol)
+                .and_then(|i| written.get_mut(i))
+            {
+                total.frames += w.frames;
+                total.oldest = match (total.oldest, w.oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        drop(to_flush);
+        for (protocol, w) in Protocol::ALL.iter().zip(written) {
+            if let Some(oldest) = w.oldest {
+                metrics::events_delivered(*protocol, w.frames, oldest.elapsed());
+            }
+        }
+    }
+
+    /// Routes one accepted message to every matching session, in the order calls are
+    /// made (the ingress makes them from one thread, in arrival order): SSE frames go
+    /// on their queues, WebSocket frames wait in their socket writers for the next
+    /// [`flush`](Self::flush). A message whose publisher id is still in the history is
+    /// a retry: dropped, counted, `None`.
+    pub fn route(&self, message: IngressMessage, received: Instant) -> Option<SharedEvent> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if message.id.as_deref().is_some_and(|id| history.contains(id)) {
@@ -287,30 +364,38 @@ impl Hub {
         let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
         // WAMP v2 publication ids are random in WAMP's id range.
         let mut frames = EventFrames::new(&event, wamp2::id_from_random(rand::random()));
-        let mut delivered = Deliveries::default();
+        let mut to_flush = self.to_flush.lock().unwrap_or_else(|e| e.into_inner());
+        let mut delivered = Deliveries {
+            queued: Default::default(),
+            limit: self.send_queue,
+            to_flush: &mut to_flush,
+        };
         index.for_each_match(&event.topic, |pattern, _, session| {
             if session.is_closing() {
                 return;
             }
-            match session.protocol {
+            match (&session.outlet, session.protocol) {
                 // Once per event, however many of the session's patterns match.
-                Protocol::Native | Protocol::Sse => {
-                    if session.last_routed.swap(stamp, Ordering::Relaxed) == stamp {
-                        return;
+                (Outlet::Queue(queue), _) => {
+                    if session.last_routed.swap(stamp, Ordering::Relaxed) != stamp {
+                        delivered.queue(session, queue, frames.sse(), received);
                     }
-                    let frame = match session.protocol {
-                        Protocol::Sse => frames.sse(),
-                        _ => frames.native(),
-                    };
-                    delivered.deliver(session, frame, received);
+                }
+                (Outlet::Socket(writer), Protocol::Native | Protocol::Sse) => {
+                    if session.last_routed.swap(stamp, Ordering::Relaxed) != stamp {
+                        delivered.socket(session, writer, frames.native(), 0, received);
+                    }
                 }
                 // Once per matching subscription.
-                Protocol::Wamp1 => delivered.deliver(session, frames.wamp1(pattern), received),
-                Protocol::Wamp2 => {
+                (Outlet::Socket(writer), Protocol::Wamp1) => {
+                    delivered.socket(session, writer, frames.wamp1(pattern), 0, received)
+                }
+                (Outlet::Socket(writer), Protocol::Wamp2) => {
                     let subscriptions = session.wamp2.lock().unwrap_or_else(|e| e.into_inner());
                     for &(match_, id) in subscriptions.get(pattern).into_iter().flatten() {
                         if wamp2::accepts(match_, pattern, &event.topic) {
-                            delivered.deliver_to(session, frames.wamp2(id, match_), id, received);
+                            let frame = frames.wamp2(id, match_);
+                            delivered.socket(session, writer, frame, id, received);
                         }
                     }
                 }
@@ -347,42 +432,53 @@ fn wamp2_subscription_id(pattern: &Pattern, match_: Match) -> u64 {
     wamp2::id_from_random(hasher.finish())
 }
 
-/// Puts frames on session queues and counts them per protocol, recorded once per
-/// event.
-#[derive(Default)]
-struct Deliveries {
+/// Puts frames on session queues and socket writers, lists the writers for the next
+/// flush, and counts frames per protocol, recorded once per event.
+struct Deliveries<'a> {
     queued: [u64; Protocol::ALL.len()],
+    limit: usize,
+    to_flush: &'a mut Vec<(Arc<SocketWriter>, Protocol)>,
 }
 
-impl Deliveries {
-    fn deliver(&mut self, session: &SessionHandle, frame: Utf8Bytes, received: Instant) {
-        self.deliver_to(session, frame, 0, received)
-    }
-
-    fn deliver_to(
+impl Deliveries<'_> {
+    fn socket(
         &mut self,
         session: &SessionHandle,
-        frame: Utf8Bytes,
+        writer: &Arc<SocketWriter>,
+        frame: Bytes,
         subscription: u64,
         received: Instant,
     ) {
-        let outbound = Outbound {
-            frame,
-            subscription,
-            received,
-        };
-        match session.queue.try_send(outbound) {
+        match writer.queue_event(frame, subscription, received, self.limit) {
             Ok(()) => {
-                if let Some(i) = Protocol::ALL.iter().position(|p| *p == session.protocol) {
-                    self.queued[i] += 1;
+                if writer.list() {
+                    self.to_flush.push((Arc::clone(writer), session.protocol));
                 }
+                self.count(session.protocol);
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if session.close(close_code::SLOW_CONSUMER) {
-                    metrics::slow_consumer_close();
-                }
-            }
+            Err(Refused::Full) => slow_consumer(session),
+            Err(Refused::Closed) => {}
+        }
+    }
+
+    fn queue(
+        &mut self,
+        session: &SessionHandle,
+        queue: &mpsc::Sender<Outbound>,
+        frame: Utf8Bytes,
+        received: Instant,
+    ) {
+        let outbound = Outbound { frame, received };
+        match queue.try_send(outbound) {
+            Ok(()) => self.count(session.protocol),
+            Err(mpsc::error::TrySendError::Full(_)) => slow_consumer(session),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn count(&mut self, protocol: Protocol) {
+        if let Some(i) = Protocol::ALL.iter().position(|p| *p == protocol) {
+            self.queued[i] += 1;
         }
     }
 
@@ -390,6 +486,12 @@ impl Deliveries {
         for (protocol, frames) in Protocol::ALL.iter().zip(self.queued) {
             metrics::events_queued(*protocol, frames);
         }
+    }
+}
+
+fn slow_consumer(session: &SessionHandle) {
+    if session.close(close_code::SLOW_CONSUMER) {
+        metrics::slow_consumer_close();
     }
 }
 
@@ -422,35 +524,99 @@ mod tests {
         frames
     }
 
-    #[test]
-    fn native_sessions_get_each_event_once_wamp1_once_per_subscription() {
+    /// A WebSocket session on one end of a socket pair, and the client's end.
+    struct Peer {
+        handle: Arc<SessionHandle>,
+        writer: Arc<SocketWriter>,
+        theirs: std::os::unix::net::UnixStream,
+    }
+
+    impl Peer {
+        async fn new(hub: &Hub, protocol: Protocol) -> Peer {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            theirs.set_nonblocking(true).unwrap();
+            let stream = tokio::net::UnixStream::from_std(ours).unwrap();
+            stream.writable().await.unwrap();
+            let writer = Arc::new(SocketWriter::new(socket_writer::RawStream::Unix(stream)));
+            let handle = hub.register_socket(protocol, Arc::clone(&writer));
+            Peer {
+                handle,
+                writer,
+                theirs,
+            }
+        }
+
+        /// The text of every complete frame received so far.
+        fn frames(&mut self) -> Vec<String> {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = self.theirs.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            let mut frames = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                assert_eq!(rest[0], 0x81, "a final text frame");
+                let (len, header) = match rest[1] {
+                    126 => (u16::from_be_bytes([rest[2], rest[3]]) as usize, 4),
+                    127 => (
+                        u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    len => (len as usize, 2),
+                };
+                frames.push(String::from_utf8(rest[header..header + len].to_vec()).unwrap());
+                rest = &rest[header + len..];
+            }
+            frames
+        }
+    }
+
+    #[tokio::test]
+    async fn native_sessions_get_each_event_once_wamp1_once_per_subscription() {
         let hub = Hub::new(16, test_limits());
-        let (native, mut native_rx) = hub.register(Protocol::Native);
-        let (wamp, mut wamp_rx) = hub.register(Protocol::Wamp1);
+        let mut native = Peer::new(&hub, Protocol::Native).await;
+        let mut wamp = Peer::new(&hub, Protocol::Wamp1).await;
+        let mut sse = hub.register_queue(Protocol::Sse);
         for pattern in ["article", "article:7"] {
             let pattern = Pattern::parse(pattern).unwrap();
-            assert!(hub.subscribe(&native, &pattern));
-            assert!(hub.subscribe(&wamp, &pattern));
+            assert!(hub.subscribe(&native.handle, &pattern));
+            assert!(hub.subscribe(&wamp.handle, &pattern));
+            assert!(hub.subscribe(&sse.0, &pattern));
         }
         let event = hub
             .publish(message("article:7", r#"{"a":1}"#), Instant::now())
             .unwrap();
+        let native_frame = format!(
+            r#"{{"type":"event","topic":"article:7","id":"{}","data":{{"a":1}}}}"#,
+            event.id
+        );
         assert_eq!(
-            drain(&mut native_rx),
+            drain(&mut sse.1),
+            vec![format!("id: {}\ndata: {native_frame}\n\n", event.id)]
+        );
+        assert_eq!(
+            native.frames(),
             vec![format!(
                 r#"{{"type":"event","topic":"article:7","id":"{}","data":{{"a":1}}}}"#,
                 event.id
             )]
         );
-        let mut wamp_frames = drain(&mut wamp_rx);
+        let mut wamp_frames = wamp.frames();
         wamp_frames.sort();
         assert_eq!(
             wamp_frames,
             vec![r#"[8,"article",{"a":1}]"#, r#"[8,"article:7",{"a":1}]"#]
         );
         hub.publish(message("article:8", "2"), Instant::now());
-        assert_eq!(drain(&mut native_rx).len(), 1);
-        assert_eq!(drain(&mut wamp_rx), vec![r#"[8,"article",2]"#]);
+        assert_eq!(native.frames().len(), 1);
+        assert_eq!(wamp.frames(), vec![r#"[8,"article",2]"#]);
+        assert_eq!(drain(&mut sse.1).len(), 1);
     }
 
     #[test]
@@ -475,43 +641,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_full_queue_closes_only_that_session_with_4008() {
+    #[tokio::test]
+    async fn a_full_queue_closes_only_that_session_with_4008() {
         let hub = Hub::new(2, test_limits());
-        let (slow, mut slow_rx) = hub.register(Protocol::Native);
-        let (fast, mut fast_rx) = hub.register(Protocol::Native);
+        // A socket that takes nothing (corked) and an SSE stream nobody reads.
+        let slow = Peer::new(&hub, Protocol::Native).await;
+        slow.writer.cork();
+        let (slow_sse, mut slow_sse_rx) = hub.register_queue(Protocol::Sse);
+        let mut fast = Peer::new(&hub, Protocol::Native).await;
         let all = Pattern::everything();
-        hub.subscribe(&slow, &all);
-        hub.subscribe(&fast, &all);
+        hub.subscribe(&slow.handle, &all);
+        hub.subscribe(&slow_sse, &all);
+        hub.subscribe(&fast.handle, &all);
         for i in 0..5 {
             hub.publish(message("t", &i.to_string()), Instant::now());
-            assert_eq!(drain(&mut fast_rx).len(), 1, "the fast session keeps up");
+            assert_eq!(fast.frames().len(), 1, "the fast session keeps up");
         }
-        assert!(slow.is_closing());
-        assert_eq!(
-            slow.close_code.load(Ordering::Acquire),
-            close_code::SLOW_CONSUMER
-        );
-        assert_eq!(drain(&mut slow_rx).len(), 2);
-        assert!(!fast.is_closing());
+        for slow in [&slow.handle, &slow_sse] {
+            assert!(slow.is_closing());
+            assert_eq!(
+                slow.close_code.load(Ordering::Acquire),
+                close_code::SLOW_CONSUMER
+            );
+        }
+        assert_eq!(drain(&mut slow_sse_rx).len(), 2);
+        assert!(!fast.handle.is_closing());
     }
 
-    #[test]
-    fn unsubscribed_sessions_get_nothing() {
+    #[tokio::test]
+    async fn unsubscribed_sessions_get_nothing() {
         let hub = Hub::new(4, test_limits());
-        let (session, mut rx) = hub.register(Protocol::Native);
+        let mut peer = Peer::new(&hub, Protocol::Native).await;
+        let session = Arc::clone(&peer.handle);
         let pattern = Pattern::parse("a").unwrap();
         hub.subscribe(&session, &pattern);
         assert!(hub.unsubscribe(session.id, &pattern));
         assert!(!hub.unsubscribe(session.id, &pattern));
         hub.publish(message("a", "1"), Instant::now());
-        assert!(drain(&mut rx).is_empty());
+        assert!(peer.frames().is_empty());
     }
 
-    #[test]
-    fn resume_replays_what_was_missed_for_the_new_patterns_only() {
+    #[tokio::test]
+    async fn resume_replays_what_was_missed_for_the_new_patterns_only() {
         let hub = Hub::new(16, test_limits());
-        let (session, mut rx) = hub.register(Protocol::Native);
+        let mut peer = Peer::new(&hub, Protocol::Native).await;
+        let session = Arc::clone(&peer.handle);
         let first = hub.publish(message("a:1", "1"), Instant::now()).unwrap();
         hub.publish(message("a:2", "2"), Instant::now());
         hub.publish(message("b:1", "3"), Instant::now());
@@ -532,6 +706,6 @@ mod tests {
             .subscribe_since(&session, &[a], &[], "unknown")
             .is_none());
         hub.publish(message("a:3", "5"), Instant::now());
-        assert_eq!(drain(&mut rx).len(), 1, "live after the resume");
+        assert_eq!(peer.frames().len(), 1, "live after the resume");
     }
 }

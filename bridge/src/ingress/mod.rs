@@ -49,7 +49,20 @@ pub enum IngressError {
 }
 
 /// Where accepted messages go: called on the ingress thread, in arrival order.
-pub type Sink = Box<dyn FnMut(IngressMessage) + Send>;
+pub trait Sink: Send {
+    /// One accepted message.
+    fn message(&mut self, message: IngressMessage);
+
+    /// No more messages are waiting right now: the end of a burst (one or more
+    /// messages). A sink that buffers writes them out here.
+    fn burst_end(&mut self) {}
+}
+
+impl<F: FnMut(IngressMessage) + Send> Sink for F {
+    fn message(&mut self, message: IngressMessage) {
+        self(message)
+    }
+}
 
 /// The running ingress. Dropping it stops it the way [`Ingress::shutdown`] does.
 pub struct Ingress {
@@ -63,8 +76,11 @@ impl Ingress {
     /// the receive loop on a thread named "ingress", calling `sink` for every accepted
     /// message in arrival order. `sink` runs on that thread: while it blocks, ZeroMQ
     /// queues (up to its high-water mark) and then pushes back on publishers.
-    pub fn start(config: &IngressConfig, sink: Sink) -> Result<Ingress, IngressError> {
-        let dispatch = Dispatch::new(Rules::from(config), sink);
+    pub fn start(
+        config: &IngressConfig,
+        sink: impl Sink + 'static,
+    ) -> Result<Ingress, IngressError> {
+        let dispatch = Dispatch::new(Rules::from(config), Box::new(sink));
         zmq::start(config, dispatch).map(|running| Ingress { running })
     }
 
@@ -105,7 +121,7 @@ struct Socket {
 /// Counting, parsing, warning and handing on: everything after the socket.
 struct Dispatch {
     rules: Rules,
-    sink: Sink,
+    sink: Box<dyn Sink>,
     sockets: Vec<Socket>,
     /// Indexed like [`Rejection::ALL`].
     rejected: Vec<Counter>,
@@ -113,7 +129,7 @@ struct Dispatch {
 }
 
 impl Dispatch {
-    fn new(rules: Rules, sink: Sink) -> Self {
+    fn new(rules: Rules, sink: Box<dyn Sink>) -> Self {
         let rejected = Rejection::ALL
             .iter()
             .map(|r| metrics::counter!(INGRESS_REJECTED_TOTAL, "reason" => r.label()))
@@ -152,7 +168,7 @@ impl Dispatch {
             s.received.increment(1);
         }
         match message::parse(frames, &self.rules) {
-            Ok(message) => (self.sink)(message),
+            Ok(message) => self.sink.message(message),
             Err(rejected) => {
                 let reason = rejected.reason;
                 if let Some(counter) = Rejection::ALL
@@ -175,6 +191,11 @@ impl Dispatch {
                 }
             }
         }
+    }
+
+    /// Every readable socket was drained: the end of a burst.
+    fn on_burst_end(&mut self) {
+        self.sink.burst_end();
     }
 
     /// A receive error on a socket (the loop goes on).
@@ -205,7 +226,7 @@ mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
 
     /// Collects what the sink receives.
-    fn collecting_sink() -> (Sink, Arc<Mutex<Vec<IngressMessage>>>) {
+    fn collecting_sink() -> (Box<dyn Sink>, Arc<Mutex<Vec<IngressMessage>>>) {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink_got = Arc::clone(&got);
         let sink = Box::new(move |m| sink_got.lock().unwrap().push(m));

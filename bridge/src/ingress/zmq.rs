@@ -280,6 +280,7 @@ fn run(sockets: &[(zmq::Socket, SocketId)], stop: &zmq::Socket, dispatch: &mut D
                 drain(socket, *id, dispatch, &mut frames);
             }
         }
+        dispatch.on_burst_end();
     }
 }
 

@@ -10,6 +10,7 @@ mod routes;
 mod session;
 mod sse;
 mod tls;
+mod upgrade;
 mod wamp2;
 
 use std::net::SocketAddr;
@@ -90,10 +91,10 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     let last_message = Arc::clone(&last_message_at);
     let ingress = Ingress::start(
         &config.ingress,
-        Box::new(move |message| {
-            last_message.store(unix_millis(), Ordering::Relaxed);
-            ingress_hub.publish(message, Instant::now());
-        }),
+        HubEntrance {
+            hub: ingress_hub,
+            last_message,
+        },
     )?;
 
     let state = Arc::new(AppState {
@@ -298,6 +299,24 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
                 tracing::trace!(%peer, %error, "HTTP connection ended with an error");
             }
         });
+    }
+}
+
+/// The ingress's sink: routes each message as it comes and writes the sockets out once
+/// per burst, so a burst of events costs each socket one write.
+struct HubEntrance {
+    hub: Arc<Hub>,
+    last_message: Arc<AtomicU64>,
+}
+
+impl crate::ingress::Sink for HubEntrance {
+    fn message(&mut self, message: crate::event::IngressMessage) {
+        self.last_message.store(unix_millis(), Ordering::Relaxed);
+        self.hub.route(message, Instant::now());
+    }
+
+    fn burst_end(&mut self) {
+        self.hub.flush();
     }
 }
 

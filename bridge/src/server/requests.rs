@@ -74,10 +74,6 @@ impl ClientState {
         }
     }
 
-    pub fn protocol(&self) -> Protocol {
-        self.handle.protocol
-    }
-
     /// What to send before a close frame: WAMP v2 says GOODBYE when the bridge shuts
     /// down.
     pub fn farewell(&self, code: u16) -> Option<String> {

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -21,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::limits::{LimitReached, Limits, Slot};
 use super::session::{self, SessionContext};
 use super::sse;
+use super::upgrade;
 use crate::auth::credentials;
 use crate::auth::{Authenticator, Credential, Denied, Grant};
 use crate::config::ServerConfig;
@@ -132,15 +132,15 @@ pub fn refusal(status: StatusCode, error: &str, message: &str) -> Response {
 async fn any_path(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
-    match upgrade {
-        Ok(upgrade) => websocket(state, peer, uri, headers, upgrade).await,
-        Err(_) if method == Method::GET && uri.path() == "/" => live_page(),
-        Err(_) => refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    match upgrade::take(&mut request) {
+        Some(upgrade) => {
+            let (parts, _) = request.into_parts();
+            websocket(state, peer, parts.uri, parts.headers, upgrade).await
+        }
+        None if request.method() == Method::GET && request.uri().path() == "/" => live_page(),
+        None => refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     }
 }
 
@@ -281,7 +281,7 @@ async fn websocket(
     peer: SocketAddr,
     uri: Uri,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: upgrade::Upgrade,
 ) -> Response {
     let offered: Vec<&str> = credentials::subprotocols(&headers).collect();
     let (protocol, echo) = protocol::negotiate(&offered, state.config.default_protocol);
@@ -303,15 +303,6 @@ async fn websocket(
             )
         }
     };
-    let max_inbound = state.config.max_inbound_frame_bytes;
-    let mut upgrade = upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(max_inbound)
-        .max_frame_size(max_inbound);
-    if let Some(echo) = echo {
-        upgrade.set_selected_protocol(HeaderValue::from_static(echo));
-    }
     let context = SessionContext {
         state: Arc::clone(&state),
         grant,
@@ -319,10 +310,14 @@ async fn websocket(
         peer,
         slot,
     };
-    let sessions = state.sessions.clone();
-    upgrade
-        .on_failed_upgrade(move |error| tracing::debug!(%peer, %error, "upgrade failed"))
-        .on_upgrade(move |socket| sessions.track_future(session::run(socket, context)))
+    let (response, upgraded) = upgrade.accept(echo);
+    state.sessions.spawn(async move {
+        match upgraded.await {
+            Ok(upgraded) => session::run(upgraded, context).await,
+            Err(error) => tracing::debug!(%peer, %error, "upgrade failed"),
+        }
+    });
+    response
 }
 
 /// Requests without `Origin` (non-browser clients) are always allowed.

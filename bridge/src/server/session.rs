@@ -1,30 +1,42 @@
-//! One WebSocket connection, from the first frame to the close: the session task owns
-//! the socket and the receiving end of its bounded queue. It writes queued frames in
-//! batches (feed several, flush once), hands client frames to [`ClientState`], pings
-//! every heartbeat, and closes with the code the situation calls for (see the close
-//! code table in spec/clients.md).
+//! One WebSocket connection, from the first frame to the close. The socket's write side
+//! is a [`SocketWriter`] shared with the hub, which writes event frames into it
+//! directly; the session task reads client frames (tungstenite, over the same socket),
+//! hands them to [`ClientState`], writes what the socket could not take at once when it
+//! becomes writable again, pings every heartbeat, and closes with the code the
+//! situation calls for (see the close code table in spec/clients.md).
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
-use tokio::sync::mpsc;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use super::limits::Slot;
 use super::requests::ClientState;
 use super::routes::AppState;
 use crate::auth::Grant;
-use crate::hub::{close_code, Outbound};
+use crate::hub::close_code;
+use crate::hub::socket_writer::{text_frame, RawStream, SocketWriter, Written};
 use crate::ops::metrics;
 use crate::protocol::{native, wamp1, Protocol};
 
-/// Frames written per flush at most, so one busy session cannot starve its reads.
-const MAX_BATCH: usize = 64;
-
 /// How long a closing session waits for its close frame to be written.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes read from the socket at a time. Clients send little (subscribe, pong), so a
+/// small buffer keeps idle connections lean; a larger frame grows it as needed.
+const READ_CHUNK: usize = 128;
 
 /// What a session needs from the route that accepted it.
 pub struct SessionContext {
@@ -44,7 +56,7 @@ enum End {
     Gone(&'static str),
 }
 
-pub async fn run(mut socket: WebSocket, context: SessionContext) {
+pub async fn run(upgraded: Upgraded, context: SessionContext) {
     let SessionContext {
         state,
         grant,
@@ -52,7 +64,28 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         peer,
         slot: _slot,
     } = context;
-    let (handle, mut queue) = state.hub.register(protocol);
+    let (stream, leftover) = match raw_stream(upgraded, &state) {
+        Ok(raw) => raw,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
+            return;
+        }
+    };
+    let writer = Arc::new(SocketWriter::new(stream));
+    let max_inbound = state.config.max_inbound_frame_bytes;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_CHUNK)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_inbound))
+        .max_frame_size(Some(max_inbound));
+    let mut socket = WebSocketStream::from_partially_read(
+        SocketIo(Arc::clone(&writer)),
+        leftover,
+        Role::Server,
+        Some(config),
+    )
+    .await;
+    let handle = state.hub.register_socket(protocol, Arc::clone(&writer));
     state
         .live_sessions()
         .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
@@ -76,7 +109,7 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
     let mut last_heard = Instant::now();
 
     let welcomed = match welcome {
-        Some(welcome) => socket.send(Message::Text(welcome.into())).await.is_ok(),
+        Some(welcome) => writer.queue_raw(text_frame(welcome.as_bytes())).is_ok(),
         None => true,
     };
     let end = if !welcomed {
@@ -86,21 +119,21 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
         let mut expiry = expiry_deadline(client.grant().expires_at);
         loop {
             // Biased, in this order: a close request or shutdown first; then the rare
-            // heartbeat tick and client frames, so a busy queue never starves reads
+            // heartbeat tick and client frames, so a busy socket never starves reads
             // (pongs must be read for the heartbeat to see the client alive).
             tokio::select! {
                 biased;
                 code = handle.close_requested() => break End::Close(code, reason_for(code)),
                 _ = state.shutdown.cancelled() => {
-                    // Stop routing to this session, then flush what is already queued.
+                    // Stop routing to this session, then write what is already queued.
                     client.unsubscribe_all();
                     let flushed = tokio::select! {
-                        r = write_queued(&mut socket, &mut queue, &client) => r,
+                        r = Box::pin(writer.write_all()) => r.map(|w| record(protocol, w)),
                         _ = handle.close_requested() => Ok(()),
                     };
                     break match flushed {
                         Ok(()) => End::Close(close_code::GOING_AWAY, "the bridge is shutting down"),
-                        Err(()) => End::Gone("write failed"),
+                        Err(_) => End::Gone("write failed"),
                     };
                 }
                 _ = sleep_until_some(expiry) => {
@@ -110,11 +143,11 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     if last_heard.elapsed() > 2 * heartbeat {
                         break End::Gone("no answer to two heartbeats");
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if writer.queue_raw(control_frame(OP_PING, &[])).is_err() {
                         break End::Gone("write failed");
                     }
                 }
-                inbound = socket.recv() => {
+                inbound = socket.next() => {
                     last_heard = Instant::now();
                     let message = match inbound {
                         None => break End::Gone("client went away"),
@@ -123,18 +156,15 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     };
                     match message {
                         Message::Text(text) => {
-                            let reply = client.handle_text(&text).await;
+                            // Answers go ahead of events routed meanwhile (a resume's
+                            // replay before the live events that follow it).
+                            writer.cork();
+                            // Boxed: the rare long answer (a WAMP v2 ticket checked by introspection)
+                            // must not make every idle session's state larger.
+                            let reply = Box::pin(client.handle_text(&text)).await;
                             expiry = expiry_deadline(client.grant().expires_at);
-                            let mut failed = false;
-                            for frame in reply.frames {
-                                if socket.feed(Message::Text(frame.into())).await.is_err() {
-                                    failed = true;
-                                    break;
-                                }
-                            }
-                            if failed || socket.flush().await.is_err() {
-                                break End::Gone("write failed");
-                            }
+                            let answers = reply.frames.iter().map(|f| text_frame(f.as_bytes())).collect();
+                            writer.uncork(answers, |subscription| client.still_wanted(subscription));
                             if let Some((code, reason)) = reply.close {
                                 break End::Close(code, reason);
                             }
@@ -145,48 +175,40 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                         }
                         Message::Close(_) => {
                             // tungstenite queued the close reply; let it leave.
-                            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.flush()).await;
+                            writer.discard_events();
+                            let _ = Box::pin(tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.write_all())).await;
                             break End::Gone("client closed");
                         }
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
-                Some(first) = queue.recv() => {
-                    let written = tokio::select! {
-                        r = write_batch(&mut socket, first, &mut queue, &client) => r,
-                        code = handle.close_requested() => break End::Close(code, reason_for(code)),
-                    };
-                    if written.is_err() {
-                        break End::Gone("write failed");
-                    }
-                }
+                written = writer.write_when_ready() => match written {
+                    Ok(written) => record(protocol, written),
+                    Err(_) => break End::Gone("write failed"),
+                },
             }
         }
     };
 
     client.unsubscribe_all();
     state.live_sessions().remove(&handle.id);
-    drop(queue);
     let code = match end {
         End::Close(code, reason) => {
             if code == close_code::SLOW_CONSUMER {
                 tracing::info!(session = %name, %peer, token = %client.grant().name, "slow consumer closed (send queue full)");
             }
-            if let Some(farewell) = client.farewell(code) {
-                let _ = tokio::time::timeout(
-                    CLOSE_WRITE_TIMEOUT,
-                    socket.send(Message::Text(farewell.into())),
-                )
-                .await;
+            if code != close_code::GOING_AWAY {
+                // The close must not wait behind events the client will not read.
+                writer.discard_events();
             }
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ = tokio::time::timeout(
+            if let Some(farewell) = client.farewell(code) {
+                let _ = writer.queue_raw(text_frame(farewell.as_bytes()));
+            }
+            let _ = writer.queue_raw(close_frame(code, reason));
+            let _ = Box::pin(tokio::time::timeout(
                 CLOSE_WRITE_TIMEOUT,
-                socket.send(Message::Close(Some(frame))),
-            )
+                writer.write_all(),
+            ))
             .await;
             Some(code)
         }
@@ -195,58 +217,127 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
             None
         }
     };
+    writer.close();
     metrics::connection_closed(protocol);
     tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %client.grant().name, close_code = ?code, "connection closed");
 }
 
-/// Writes `first` and whatever else is queued (up to [`MAX_BATCH`]), then flushes.
-/// Frames the client no longer wants (a WAMP v2 EVENT for a subscription it left
-/// since the frame was queued) are skipped.
-async fn write_batch(
-    socket: &mut WebSocket,
-    first: Outbound,
-    queue: &mut mpsc::Receiver<Outbound>,
-    client: &ClientState,
-) -> Result<(), ()> {
-    let oldest = first.received;
-    let mut frames = 0;
-    let mut next = Some(first);
-    while let Some(outbound) = next.take() {
-        if client.still_wanted(outbound.subscription) {
-            socket
-                .feed(Message::Text(outbound.frame))
-                .await
-                .map_err(drop)?;
-            frames += 1;
-        }
-        if frames < MAX_BATCH {
-            next = queue.try_recv().ok();
-        }
+fn record(protocol: Protocol, written: Written) {
+    if let Some(oldest) = written.oldest {
+        metrics::events_delivered(protocol, written.frames, oldest.elapsed());
     }
-    socket.flush().await.map_err(drop)?;
-    metrics::events_delivered(client.protocol(), frames as u64, oldest.elapsed());
-    Ok(())
 }
 
-/// Writes everything still queued (the drain on shutdown).
-async fn write_queued(
-    socket: &mut WebSocket,
-    queue: &mut mpsc::Receiver<Outbound>,
-    client: &ClientState,
-) -> Result<(), ()> {
-    while let Ok(first) = queue.try_recv() {
-        write_batch(socket, first, queue, client).await?;
+/// The upgraded connection as a socket the hub can write to from any thread, and the
+/// bytes the client sent after its handshake. A plain TCP connection is used as it is;
+/// any other (TLS) is relayed through a socket pair by a task of its own.
+fn raw_stream(upgraded: Upgraded, state: &AppState) -> io::Result<(RawStream, Vec<u8>)> {
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => Ok((
+            RawStream::Tcp(parts.io.into_inner()),
+            parts.read_buf.to_vec(),
+        )),
+        Err(upgraded) => {
+            let (near, far) = UnixStream::pair()?;
+            state.sessions.spawn(relay(upgraded, far));
+            Ok((RawStream::Unix(near), Vec::new()))
+        }
     }
-    Ok(())
 }
 
-fn read_error(error: axum::Error) -> End {
+/// Copies between the client's connection and the session's end of the socket pair
+/// until the session ends (its end closes) or the client goes.
+async fn relay(upgraded: Upgraded, far: UnixStream) {
+    let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(upgraded));
+    let (mut far_read, mut far_write) = far.into_split();
+    tokio::select! {
+        _ = tokio::io::copy(&mut far_read, &mut client_write) => {
+            let _ = client_write.shutdown().await;
+        }
+        _ = tokio::io::copy(&mut client_read, &mut far_write) => {}
+    }
+}
+
+/// The session's socket as tungstenite's stream: reads come from the socket, writes
+/// (tungstenite's automatic pong and close replies) join the writer's queue.
+struct SocketIo(Arc<SocketWriter>);
+
+impl AsyncRead for SocketIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let stream = self.0.stream();
+        loop {
+            ready!(stream.poll_read_ready(cx))?;
+            match stream.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SocketIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(
+            self.0
+                .queue_raw(Bytes::copy_from_slice(buf))
+                .map(|()| buf.len()),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The session loop writes the queue out.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+
+/// A control frame (FIN set, payload at most 125 bytes).
+fn control_frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let payload = &payload[..payload.len().min(125)];
+    let mut frame = BytesMut::with_capacity(2 + payload.len());
+    frame.put_u8(0x80 | opcode);
+    frame.put_u8(payload.len() as u8);
+    frame.put_slice(payload);
+    frame.freeze()
+}
+
+/// A close frame with `code` and as much of `reason` as fits (whole characters).
+fn close_frame(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    control_frame(OP_CLOSE, &payload)
+}
+
+fn read_error(error: tokio_tungstenite::tungstenite::Error) -> End {
     use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
-    match error.into_inner().downcast_ref::<Error>() {
-        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+    match error {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => {
             End::Close(close_code::TOO_BIG, "frame too large")
         }
-        Some(Error::Utf8(_)) => End::Close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
+        Error::Utf8(_) => End::Close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
         _ => End::Gone("read failed"),
     }
 }

@@ -70,7 +70,7 @@ pub async fn events(
         );
     }
 
-    let (handle, queue) = state.hub.register(Protocol::Sse);
+    let (handle, queue) = state.hub.register_queue(Protocol::Sse);
     let mut first = String::new();
     match &last_event_id {
         Some(since) => match state.hub.subscribe_since(&handle, &patterns, &[], since) {
