@@ -53,6 +53,9 @@ pub mod close_code {
     pub const TOKEN_EXPIRED: u16 = 4001;
     pub const TOKEN_REVOKED: u16 = 4003;
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// Internal, never sent: the client stopped answering pings, so the connection is
+    /// dropped without a close frame (1006 is what the client's side then reports).
+    pub const NO_ANSWER: u16 = 1006;
 }
 
 /// Where a session's frames go.
@@ -102,6 +105,14 @@ impl SessionHandle {
 
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
+    }
+
+    /// The socket writer of a WebSocket session (`None` for SSE).
+    pub fn socket(&self) -> Option<&Arc<SocketWriter>> {
+        match &self.outlet {
+            Outlet::Socket(writer) => Some(writer),
+            Outlet::Queue(_) => None,
+        }
     }
 }
 

@@ -16,8 +16,8 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -137,6 +137,15 @@ pub struct SocketWriter {
     wake: Notify,
     /// Whether the hub already listed this writer for its next flush.
     listed: AtomicBool,
+    /// When the client last sent anything, in milliseconds since [`EPOCH`].
+    heard_at: AtomicU64,
+}
+
+/// The clock origin of [`SocketWriter::heard`].
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl SocketWriter {
@@ -146,7 +155,19 @@ impl SocketWriter {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             listed: AtomicBool::new(false),
+            heard_at: AtomicU64::new(millis_since_epoch()),
         }
+    }
+
+    /// Notes that the client sent something (it is alive).
+    pub fn heard(&self) {
+        self.heard_at.store(millis_since_epoch(), Ordering::Relaxed);
+    }
+
+    /// How long since the client last sent anything.
+    pub fn silent_for(&self) -> std::time::Duration {
+        let heard_at = self.heard_at.load(Ordering::Relaxed);
+        std::time::Duration::from_millis(millis_since_epoch().saturating_sub(heard_at))
     }
 
     pub fn stream(&self) -> &RawStream {
@@ -357,6 +378,36 @@ pub fn text_frame(payload: &[u8]) -> Bytes {
     }
     frame.put_slice(payload);
     frame.freeze()
+}
+
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+
+/// A control frame (FIN set, payload at most 125 bytes).
+fn control_frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let payload = &payload[..payload.len().min(125)];
+    let mut frame = BytesMut::with_capacity(2 + payload.len());
+    frame.put_u8(0x80 | opcode);
+    frame.put_u8(payload.len() as u8);
+    frame.put_slice(payload);
+    frame.freeze()
+}
+
+/// A close frame with `code` and as much of `reason` as fits (whole characters).
+pub fn close_frame(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    control_frame(OP_CLOSE, &payload)
+}
+
+/// A ping frame (empty payload).
+pub fn ping_frame() -> Bytes {
+    control_frame(OP_PING, &[])
 }
 
 #[cfg(test)]

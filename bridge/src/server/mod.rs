@@ -4,6 +4,7 @@
 //! connections, every session flushes its queue and closes with `1001`, the ingress
 //! stops, exit 0 within `server.drain_timeout`.
 
+mod heartbeat;
 pub mod limits;
 mod requests;
 mod routes;
@@ -115,6 +116,7 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         sessions: TaskTracker::new(),
     });
     let accept = tokio::spawn(accept_loop(listener, tls, Arc::clone(&state)));
+    tokio::spawn(heartbeat::run(Arc::clone(&state)));
     let upkeep = tokio::spawn({
         let shutdown = state.shutdown.clone();
         async move {
@@ -148,6 +150,9 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     watchdog.abort();
     state.ready.store(false, Ordering::Release);
     state.shutdown.cancel();
+    for (handle, _) in state.live_sessions().values() {
+        handle.close(close_code::GOING_AWAY);
+    }
     state.sessions.close();
     let drained = tokio::time::timeout(state.config.drain_timeout, state.sessions.wait()).await;
     if drained.is_err() {

@@ -310,13 +310,10 @@ async fn websocket(
         peer,
         slot,
     };
-    let (response, upgraded) = upgrade.accept(echo);
-    state.sessions.spawn(async move {
-        match upgraded.await {
-            Ok(upgraded) => session::run(upgraded, context).await,
-            Err(error) => tracing::debug!(%peer, %error, "upgrade failed"),
-        }
-    });
+    let (response, on_upgrade) = upgrade.accept(echo);
+    state
+        .sessions
+        .spawn(session::run(on_upgrade, Box::new(context)));
     response
 }
 

@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
-use hyper::upgrade::Upgraded;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
@@ -27,7 +27,8 @@ use super::requests::ClientState;
 use super::routes::AppState;
 use crate::auth::Grant;
 use crate::hub::close_code;
-use crate::hub::socket_writer::{text_frame, RawStream, SocketWriter, Written};
+use crate::hub::socket_writer::{close_frame, text_frame, RawStream, SocketWriter, Written};
+use crate::hub::SessionHandle;
 use crate::ops::metrics;
 use crate::protocol::{native, wamp1, Protocol};
 
@@ -56,170 +57,253 @@ enum End {
     Gone(&'static str),
 }
 
-pub async fn run(upgraded: Upgraded, context: SessionContext) {
-    let SessionContext {
-        state,
-        grant,
-        protocol,
-        peer,
-        slot: _slot,
-    } = context;
-    let (stream, leftover) = match raw_stream(upgraded, &state) {
-        Ok(raw) => raw,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
-            return;
+/// Serves one upgraded connection to its end. Everything a session keeps for its life
+/// lives in [`Session`]; this function's own state is small, as thousands of idle
+/// sessions each hold one.
+pub async fn run(on_upgrade: OnUpgrade, context: Box<SessionContext>) {
+    let Some(mut session) = Session::open(on_upgrade, context).await else {
+        return;
+    };
+    let end = session.serve().await;
+    Box::pin(session.close(end)).await;
+}
+
+/// One open WebSocket session.
+struct Session {
+    state: Arc<AppState>,
+    writer: Arc<SocketWriter>,
+    socket: WebSocketStream<SocketIo>,
+    handle: Arc<SessionHandle>,
+    client: ClientState,
+    name: String,
+    peer: SocketAddr,
+    /// When the token expires (allocated only for a token that does).
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Held for the session's life: its place under the connection limits.
+    _slot: Slot,
+}
+
+impl Session {
+    /// Takes the connection over once the `101` is out, registers with the hub, and
+    /// welcomes the client.
+    async fn open(on_upgrade: OnUpgrade, context: Box<SessionContext>) -> Option<Session> {
+        let SessionContext {
+            state,
+            grant,
+            protocol,
+            peer,
+            slot,
+        } = *context;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "upgrade failed");
+                return None;
+            }
+        };
+        let (stream, leftover) = match raw_stream(upgraded, &state) {
+            Ok(raw) => raw,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
+                return None;
+            }
+        };
+        let writer = Arc::new(SocketWriter::new(stream));
+        let max_inbound = state.config.max_inbound_frame_bytes;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_CHUNK)
+            .write_buffer_size(0)
+            .max_message_size(Some(max_inbound))
+            .max_frame_size(Some(max_inbound));
+        let socket = WebSocketStream::from_partially_read(
+            SocketIo(Arc::clone(&writer)),
+            leftover,
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        let handle = state.hub.register_socket(protocol, Arc::clone(&writer));
+        state
+            .live_sessions()
+            .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
+        if state.shutdown.is_cancelled() {
+            // Registered after the drain told every session to go.
+            handle.close(close_code::GOING_AWAY);
         }
-    };
-    let writer = Arc::new(SocketWriter::new(stream));
-    let max_inbound = state.config.max_inbound_frame_bytes;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_CHUNK)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_inbound))
-        .max_frame_size(Some(max_inbound));
-    let mut socket = WebSocketStream::from_partially_read(
-        SocketIo(Arc::clone(&writer)),
-        leftover,
-        Role::Server,
-        Some(config),
-    )
-    .await;
-    let handle = state.hub.register_socket(protocol, Arc::clone(&writer));
-    state
-        .live_sessions()
-        .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
-    let name = session_name();
+        let name = session_name();
+        metrics::connection_opened(protocol);
+        tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %grant.name, "connection opened");
 
-    metrics::connection_opened(protocol);
-    tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %grant.name, "connection opened");
+        // WAMP v2 clients speak first (HELLO); the others are welcomed at once.
+        let welcome = match protocol {
+            Protocol::Native => Some(native::welcome(&name, state.config.heartbeat.as_secs())),
+            Protocol::Wamp1 => Some(wamp1::welcome(
+                &name,
+                concat!("push-bridge/", env!("CARGO_PKG_VERSION")),
+            )),
+            Protocol::Wamp2 | Protocol::Sse => None,
+        };
+        if let Some(welcome) = welcome {
+            // Cannot fail on a fresh writer; a broken socket shows in the first write.
+            let _ = writer.queue_raw(text_frame(welcome.as_bytes()));
+        }
+        let client = ClientState::new(Arc::clone(&state), Arc::clone(&handle), grant);
+        let mut session = Session {
+            state,
+            writer,
+            socket,
+            handle,
+            client,
+            name,
+            peer,
+            expiry: None,
+            _slot: slot,
+        };
+        session.set_expiry();
+        Some(session)
+    }
 
-    let heartbeat = state.config.heartbeat;
-    // WAMP v2 clients speak first (HELLO); the others are welcomed at once.
-    let welcome = match protocol {
-        Protocol::Native => Some(native::welcome(&name, heartbeat.as_secs())),
-        Protocol::Wamp1 => Some(wamp1::welcome(
-            &name,
-            concat!("push-bridge/", env!("CARGO_PKG_VERSION")),
-        )),
-        Protocol::Wamp2 | Protocol::Sse => None,
-    };
-    let mut client = ClientState::new(Arc::clone(&state), Arc::clone(&handle), grant);
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let mut last_heard = Instant::now();
+    fn protocol(&self) -> Protocol {
+        self.handle.protocol
+    }
 
-    let welcomed = match welcome {
-        Some(welcome) => writer.queue_raw(text_frame(welcome.as_bytes())).is_ok(),
-        None => true,
-    };
-    let end = if !welcomed {
-        End::Gone("welcome not written")
-    } else {
-        // The grant only changes by a WAMP v2 ticket, i.e. on a client frame.
-        let mut expiry = expiry_deadline(client.grant().expires_at);
+    /// The grant only changes by a WAMP v2 ticket, i.e. on a client frame.
+    fn set_expiry(&mut self) {
+        self.expiry = expiry_deadline(self.client.grant().expires_at)
+            .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
+    }
+
+    /// Runs until the session must end. Heartbeat pings are sent, and silent clients
+    /// found, by the server's heartbeat task (server/heartbeat.rs); shutdown arrives
+    /// as a close request with `1001`.
+    async fn serve(&mut self) -> End {
         loop {
-            // Biased, in this order: a close request or shutdown first; then the rare
-            // heartbeat tick and client frames, so a busy socket never starves reads
-            // (pongs must be read for the heartbeat to see the client alive).
+            // Biased, in this order: a close request first; then client frames, so a
+            // busy socket never starves reads (pongs must be read for the heartbeat to
+            // see the client alive); then writes.
             tokio::select! {
                 biased;
-                code = handle.close_requested() => break End::Close(code, reason_for(code)),
-                _ = state.shutdown.cancelled() => {
-                    // Stop routing to this session, then write what is already queued.
-                    client.unsubscribe_all();
-                    let flushed = tokio::select! {
-                        r = Box::pin(writer.write_all()) => r.map(|w| record(protocol, w)),
-                        _ = handle.close_requested() => Ok(()),
-                    };
-                    break match flushed {
-                        Ok(()) => End::Close(close_code::GOING_AWAY, "the bridge is shutting down"),
-                        Err(_) => End::Gone("write failed"),
-                    };
+                code = self.handle.close_requested() => return self.closing(code).await,
+                _ = expired(&mut self.expiry) => {
+                    return End::Close(close_code::TOKEN_EXPIRED, reason_for(close_code::TOKEN_EXPIRED));
                 }
-                _ = sleep_until_some(expiry) => {
-                    break End::Close(close_code::TOKEN_EXPIRED, reason_for(close_code::TOKEN_EXPIRED));
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > 2 * heartbeat {
-                        break End::Gone("no answer to two heartbeats");
-                    }
-                    if writer.queue_raw(control_frame(OP_PING, &[])).is_err() {
-                        break End::Gone("write failed");
-                    }
-                }
-                inbound = socket.next() => {
-                    last_heard = Instant::now();
+                inbound = self.socket.next() => {
                     let message = match inbound {
-                        None => break End::Gone("client went away"),
-                        Some(Err(error)) => break read_error(error),
+                        None => return End::Gone("client went away"),
+                        Some(Err(error)) => return read_error(error),
                         Some(Ok(message)) => message,
                     };
-                    match message {
-                        Message::Text(text) => {
-                            // Answers go ahead of events routed meanwhile (a resume's
-                            // replay before the live events that follow it).
-                            writer.cork();
-                            // Boxed: the rare long answer (a WAMP v2 ticket checked by introspection)
-                            // must not make every idle session's state larger.
-                            let reply = Box::pin(client.handle_text(&text)).await;
-                            expiry = expiry_deadline(client.grant().expires_at);
-                            let answers = reply.frames.iter().map(|f| text_frame(f.as_bytes())).collect();
-                            writer.uncork(answers, |subscription| client.still_wanted(subscription));
-                            if let Some((code, reason)) = reply.close {
-                                break End::Close(code, reason);
-                            }
-                        }
-                        Message::Binary(_) => {
-                            metrics::refused_client_action(protocol, "binary");
-                            break End::Close(close_code::UNSUPPORTED_DATA, "binary frames are not accepted");
-                        }
-                        Message::Close(_) => {
-                            // tungstenite queued the close reply; let it leave.
-                            writer.discard_events();
-                            let _ = Box::pin(tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.write_all())).await;
-                            break End::Gone("client closed");
-                        }
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    if let Some(end) = self.on_message(message).await {
+                        return end;
                     }
                 }
-                written = writer.write_when_ready() => match written {
-                    Ok(written) => record(protocol, written),
-                    Err(_) => break End::Gone("write failed"),
+                written = self.writer.write_when_ready() => match written {
+                    Ok(written) => record(self.protocol(), written),
+                    Err(_) => return End::Gone("write failed"),
                 },
             }
         }
-    };
+    }
 
-    client.unsubscribe_all();
-    state.live_sessions().remove(&handle.id);
-    let code = match end {
-        End::Close(code, reason) => {
-            if code == close_code::SLOW_CONSUMER {
-                tracing::info!(session = %name, %peer, token = %client.grant().name, "slow consumer closed (send queue full)");
+    /// What a close request turns into.
+    async fn closing(&mut self, code: u16) -> End {
+        match code {
+            close_code::NO_ANSWER => End::Gone("no answer to two heartbeats"),
+            close_code::GOING_AWAY => {
+                // Stop routing to this session, then write what is already queued.
+                self.client.unsubscribe_all();
+                match Box::pin(self.writer.write_all()).await {
+                    Ok(written) => {
+                        record(self.protocol(), written);
+                        End::Close(code, reason_for(code))
+                    }
+                    Err(_) => End::Gone("write failed"),
+                }
             }
-            if code != close_code::GOING_AWAY {
-                // The close must not wait behind events the client will not read.
-                writer.discard_events();
-            }
-            if let Some(farewell) = client.farewell(code) {
-                let _ = writer.queue_raw(text_frame(farewell.as_bytes()));
-            }
-            let _ = writer.queue_raw(close_frame(code, reason));
-            let _ = Box::pin(tokio::time::timeout(
-                CLOSE_WRITE_TIMEOUT,
-                writer.write_all(),
-            ))
-            .await;
-            Some(code)
+            code => End::Close(code, reason_for(code)),
         }
-        End::Gone(why) => {
-            tracing::trace!(session = %name, why, "connection ended");
-            None
+    }
+
+    /// One client frame; `Some` when the session must end.
+    async fn on_message(&mut self, message: Message) -> Option<End> {
+        match message {
+            Message::Text(text) => {
+                // Answers go ahead of events routed meanwhile (a resume's replay before
+                // the live events that follow it). Boxed: the rare long answer (a WAMP
+                // v2 ticket checked by introspection) must not make every idle
+                // session's state larger.
+                self.writer.cork();
+                let reply = Box::pin(self.client.handle_text(&text)).await;
+                self.set_expiry();
+                let answers = reply
+                    .frames
+                    .iter()
+                    .map(|f| text_frame(f.as_bytes()))
+                    .collect();
+                let client = &self.client;
+                self.writer
+                    .uncork(answers, |subscription| client.still_wanted(subscription));
+                reply.close.map(|(code, reason)| End::Close(code, reason))
+            }
+            Message::Binary(_) => {
+                metrics::refused_client_action(self.protocol(), "binary");
+                Some(End::Close(
+                    close_code::UNSUPPORTED_DATA,
+                    "binary frames are not accepted",
+                ))
+            }
+            Message::Close(_) => {
+                // tungstenite queued the close reply; let it leave.
+                self.writer.discard_events();
+                let _ = Box::pin(tokio::time::timeout(
+                    CLOSE_WRITE_TIMEOUT,
+                    self.writer.write_all(),
+                ))
+                .await;
+                Some(End::Gone("client closed"))
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
         }
-    };
-    writer.close();
-    metrics::connection_closed(protocol);
-    tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %client.grant().name, close_code = ?code, "connection closed");
+    }
+
+    /// Leaves the hub, then says goodbye the way `end` calls for.
+    async fn close(mut self, end: End) {
+        self.client.unsubscribe_all();
+        self.state.live_sessions().remove(&self.handle.id);
+        let (name, peer, protocol) = (&self.name, self.peer, self.protocol());
+        let code = match end {
+            End::Close(code, reason) => {
+                if code == close_code::SLOW_CONSUMER {
+                    tracing::info!(session = %name, %peer, token = %self.client.grant().name, "slow consumer closed (send queue full)");
+                }
+                if code != close_code::GOING_AWAY {
+                    // The close must not wait behind events the client will not read.
+                    self.writer.discard_events();
+                }
+                if let Some(farewell) = self.client.farewell(code) {
+                    let _ = self.writer.queue_raw(text_frame(farewell.as_bytes()));
+                }
+                let _ = self.writer.queue_raw(close_frame(code, reason));
+                let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.writer.write_all()).await;
+                Some(code)
+            }
+            End::Gone(why) => {
+                tracing::trace!(session = %name, why, "connection ended");
+                None
+            }
+        };
+        self.writer.close();
+        metrics::connection_closed(protocol);
+        tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %self.client.grant().name, close_code = ?code, "connection closed");
+    }
+}
+
+/// Resolves when the token expires; never without an expiry.
+async fn expired(expiry: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match expiry {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn record(protocol: Protocol, written: Written) {
@@ -273,6 +357,7 @@ impl AsyncRead for SocketIo {
             ready!(stream.poll_read_ready(cx))?;
             match stream.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
+                    self.0.heard();
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -304,31 +389,6 @@ impl AsyncWrite for SocketIo {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-}
-
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-
-/// A control frame (FIN set, payload at most 125 bytes).
-fn control_frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let payload = &payload[..payload.len().min(125)];
-    let mut frame = BytesMut::with_capacity(2 + payload.len());
-    frame.put_u8(0x80 | opcode);
-    frame.put_u8(payload.len() as u8);
-    frame.put_slice(payload);
-    frame.freeze()
-}
-
-/// A close frame with `code` and as much of `reason` as fits (whole characters).
-fn close_frame(code: u16, reason: &str) -> Bytes {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + end);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
-    control_frame(OP_CLOSE, &payload)
 }
 
 fn read_error(error: tokio_tungstenite::tungstenite::Error) -> End {
