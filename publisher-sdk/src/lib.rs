@@ -103,11 +103,13 @@ mod error;
 mod id;
 mod publisher;
 mod readiness;
+mod resend;
 pub mod wire;
 
 pub use builder::{
     PublisherBuilder, DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RECONNECT_IVL,
-    DEFAULT_RECONNECT_IVL_MAX, DEFAULT_SEND_HWM, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_RECONNECT_IVL_MAX, DEFAULT_RESEND_WINDOW, DEFAULT_SEND_HWM, DEFAULT_SEND_TIMEOUT,
+    RESEND_MAX_AGE, RESEND_WINDOW_MAX_BYTES,
 };
 pub use error::PublishError;
 pub use id::new_event_id;
