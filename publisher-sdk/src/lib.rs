@@ -81,8 +81,11 @@
 //!   Once the queue is full, `publish` waits up to the send timeout (500 ms by default)
 //!   for room and then fails with [`PublishError::QueueFull`]; the event was not
 //!   queued. When the bridge comes back, the queue drains to it in order. Events
-//!   already written to a TCP connection that then breaks can be lost: ZeroMQ has no
-//!   acknowledgements.
+//!   already written to a TCP connection that then breaks would be lost (ZeroMQ has no
+//!   acknowledgements), so the publisher keeps its last messages and sends them again
+//!   when a connected bridge goes away ([`PublisherBuilder::resend_window`]); the
+//!   bridge drops those it already had by id. Those that had been lost may then arrive
+//!   after newer ones.
 //! - **PUB** ([`Publisher::bind_pub`]): PUB never waits; an event for which no
 //!   subscriber is connected (or whose queue is full) is silently dropped. Use
 //!   [`Publisher::wait_connected`] at start-up, which for PUB waits for an actual
