@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::error::PublishError;
 use crate::publisher::{Inner, Kind, Peers, Publisher};
 use crate::readiness::{monitored_events, PeerTracker, Subscriptions};
+use crate::resend::{self, Window};
 
 /// Default size limit of one message (all frames), in bytes: the bridge's default
 /// `ingress.max_message_bytes` (4 MiB, since packages carry whole article bodies).
@@ -29,6 +30,23 @@ pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
 
 /// Default ceiling of the reconnect delay, which doubles from `reconnect_ivl` up to it.
 pub const DEFAULT_RECONNECT_IVL_MAX: Duration = Duration::from_secs(1);
+
+/// Default number of recent messages a PUSH publisher sends again when the connection
+/// to the bridge is lost (see [`PublisherBuilder::resend_window`]): half the bridge's
+/// default `history.size`, so the bridge still knows their ids and drops the ones it
+/// already had.
+pub const DEFAULT_RESEND_WINDOW: usize = 5_000;
+
+/// The resend window never holds more than this many bytes of messages, whatever its
+/// length in messages (a bound on the memory it takes).
+pub const RESEND_WINDOW_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Messages older than this are not sent again: the bridge's history (5 minutes by
+/// default) may have forgotten their ids, and a message that old was not in flight.
+pub const RESEND_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The kernel send buffer of the PUSH socket's connection, in bytes (`ZMQ_SNDBUF`).
+const KERNEL_SNDBUF: i32 = 64 * 1024;
 
 /// Where a monitored socket's events are published, inside the publisher's own
 /// ZeroMQ context (so one fixed name never collides).
@@ -56,6 +74,7 @@ pub struct PublisherBuilder {
     linger: Duration,
     reconnect_ivl: Duration,
     reconnect_ivl_max: Duration,
+    resend_window: usize,
 }
 
 impl Default for PublisherBuilder {
@@ -67,6 +86,7 @@ impl Default for PublisherBuilder {
             linger: DEFAULT_LINGER,
             reconnect_ivl: DEFAULT_RECONNECT_IVL,
             reconnect_ivl_max: DEFAULT_RECONNECT_IVL_MAX,
+            resend_window: DEFAULT_RESEND_WINDOW,
         }
     }
 }
@@ -113,6 +133,21 @@ impl PublisherBuilder {
         self
     }
 
+    /// How many of its most recent messages a PUSH publisher sends again when the
+    /// connection to the bridge is lost (default [`DEFAULT_RESEND_WINDOW`]; 0 turns
+    /// this off). ZeroMQ has no acknowledgements, so messages still in the TCP buffers
+    /// when a bridge restarts would otherwise be lost; the bridge drops those it
+    /// already had by their id. Keep it below the bridge's `history.size`, or the
+    /// oldest resent events, forgotten by the bridge, reach clients twice. Also
+    /// bounded by [`RESEND_WINDOW_MAX_BYTES`] and [`RESEND_MAX_AGE`]. The messages go
+    /// out again, oldest first, at the next `publish` (or `close`) after the loss is
+    /// noticed, ahead of that new message. See docs/restarts.md for what this
+    /// guarantees and what it does to order.
+    pub fn resend_window(mut self, messages: usize) -> Self {
+        self.resend_window = messages;
+        self
+    }
+
     /// Opens a PUSH socket connected to `endpoint` (e.g. the bridge's
     /// `tcp://127.0.0.1:5555`). Succeeds while the bridge is down: libzmq keeps
     /// (re)connecting in the background and queues messages meanwhile.
@@ -150,7 +185,18 @@ impl PublisherBuilder {
             socket: monitor,
             tracker: PeerTracker::default(),
         };
-        Ok(self.finish(endpoint.to_owned(), Kind::Push, socket, peers, context))
+        let window = Window::new(resend::Limits {
+            messages: self.resend_window,
+            bytes: RESEND_WINDOW_MAX_BYTES,
+            max_age: RESEND_MAX_AGE,
+        });
+        Ok(self.finish(
+            endpoint.to_owned(),
+            Kind::Push,
+            socket,
+            (peers, window),
+            context,
+        ))
     }
 
     /// Binds a PUB socket on `endpoint` (e.g. `tcp://127.0.0.1:5556`, or port 0 for any
@@ -176,7 +222,13 @@ impl PublisherBuilder {
             _ => endpoint.to_owned(),
         };
         let peers = Peers::Subscribers(Subscriptions::default());
-        Ok(self.finish(bound, Kind::Pub, socket, peers, context))
+        // PUB drops messages for absent subscribers anyway: nothing to send again.
+        let window = Window::new(resend::Limits {
+            messages: 0,
+            bytes: 0,
+            max_age: Duration::ZERO,
+        });
+        Ok(self.finish(bound, Kind::Pub, socket, (peers, window), context))
     }
 
     fn set_common_options(&self, socket: &zmq::Socket) -> Result<(), PublishError> {
@@ -192,6 +244,9 @@ impl PublisherBuilder {
         // Queue for a peer that is not connected yet (or reconnecting) instead of
         // refusing: a bridge restart then loses nothing up to the HWM.
         socket.set_immediate(false)?;
+        // A bounded kernel send buffer bounds what a lost connection can take with it,
+        // so that the resend window covers it (Linux would grow it to 4 MiB).
+        socket.set_sndbuf(KERNEL_SNDBUF)?;
         socket.set_reconnect_ivl(millis(self.reconnect_ivl).max(1))?;
         socket.set_reconnect_ivl_max(millis(self.reconnect_ivl_max))
     }
@@ -201,7 +256,7 @@ impl PublisherBuilder {
         endpoint: String,
         kind: Kind,
         socket: zmq::Socket,
-        peers: Peers,
+        (peers, window): (Peers, Window),
         context: zmq::Context,
     ) -> Publisher {
         Publisher::from_parts(
@@ -213,6 +268,7 @@ impl PublisherBuilder {
             Inner {
                 socket,
                 peers,
+                window,
                 context,
             },
         )

@@ -81,8 +81,11 @@
 //!   Once the queue is full, `publish` waits up to the send timeout (500 ms by default)
 //!   for room and then fails with [`PublishError::QueueFull`]; the event was not
 //!   queued. When the bridge comes back, the queue drains to it in order. Events
-//!   already written to a TCP connection that then breaks can be lost: ZeroMQ has no
-//!   acknowledgements.
+//!   already written to a TCP connection that then breaks would be lost (ZeroMQ has no
+//!   acknowledgements), so the publisher keeps its last messages and sends them again
+//!   when a connected bridge goes away ([`PublisherBuilder::resend_window`]); the
+//!   bridge drops those it already had by id. Those that had been lost may then arrive
+//!   after newer ones.
 //! - **PUB** ([`Publisher::bind_pub`]): PUB never waits; an event for which no
 //!   subscriber is connected (or whose queue is full) is silently dropped. Use
 //!   [`Publisher::wait_connected`] at start-up, which for PUB waits for an actual
@@ -103,11 +106,13 @@ mod error;
 mod id;
 mod publisher;
 mod readiness;
+mod resend;
 pub mod wire;
 
 pub use builder::{
     PublisherBuilder, DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RECONNECT_IVL,
-    DEFAULT_RECONNECT_IVL_MAX, DEFAULT_SEND_HWM, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_RECONNECT_IVL_MAX, DEFAULT_RESEND_WINDOW, DEFAULT_SEND_HWM, DEFAULT_SEND_TIMEOUT,
+    RESEND_MAX_AGE, RESEND_WINDOW_MAX_BYTES,
 };
 pub use error::PublishError;
 pub use id::new_event_id;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::builder::{millis, PublisherBuilder};
 use crate::error::PublishError;
 use crate::readiness::{decode_monitor_event, PeerTracker, Subscriptions};
+use crate::resend::{Sent, Window};
 use crate::{new_event_id, wire};
 
 /// `close` reports [`PublishError::Unflushed`] when closing took the whole linger, give
@@ -45,6 +46,8 @@ pub(crate) enum Kind {
 pub(crate) struct Inner {
     pub(crate) socket: zmq::Socket,
     pub(crate) peers: Peers,
+    /// PUSH: the recent messages, sent again when the bridge's connection is lost.
+    pub(crate) window: Window,
     pub(crate) context: zmq::Context,
 }
 
@@ -189,24 +192,37 @@ impl Publisher {
     /// soon as they have (this is the SDK's flush). Fails with
     /// [`PublishError::Unflushed`] when the whole linger ran out, as messages may then
     /// have been discarded (not reported for a zero linger, which discards by request).
+    ///
+    /// Messages waiting to be sent again after a lost connection (see
+    /// [`PublisherBuilder::resend_window`]) are handed to ZeroMQ first, within the
+    /// same `linger`.
     pub fn close(self, linger: Duration) -> Result<(), PublishError> {
-        let inner = self
+        let started = Instant::now();
+        let mut inner = self
             .inner
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        let set = inner.socket.set_linger(millis(linger));
-        let started = Instant::now();
+        inner.refresh();
+        let resent = inner
+            .socket
+            .set_sndtimeo(millis(linger))
+            .and_then(|()| inner.resend_pending());
+        let left = linger.saturating_sub(started.elapsed());
+        let set = inner.socket.set_linger(millis(left));
         let Inner {
             socket,
             peers,
+            window,
             context,
         } = inner;
+        let unsent = window.pending();
         drop(socket);
         drop(peers);
         // The last handle: terminating the context waits for the lingering socket.
         drop(context);
         set.map_err(PublishError::Setup)?;
-        if !linger.is_zero() && started.elapsed() + LINGER_SLACK >= linger {
+        let timed_out = started.elapsed() + LINGER_SLACK >= linger;
+        if !linger.is_zero() && (unsent > 0 || resent.is_err() || timed_out) {
             return Err(PublishError::Unflushed {
                 endpoint: self.endpoint,
                 linger,
@@ -229,30 +245,46 @@ impl Publisher {
     /// Sends one checked event. Only the first frame can block (ZeroMQ queues a
     /// multipart message whole or not at all), so a signal interrupting the wait is
     /// retried there and the other frames are moved into ZeroMQ without copying.
+    ///
+    /// Messages waiting to be sent again after a lost connection go first, so a new
+    /// message never overtakes them; if they do not fit in the queue, the new message
+    /// fails with [`PublishError::QueueFull`] like any other that does not fit.
     fn send(&self, topic: &str, id: &str, data_json: String) -> Result<(), PublishError> {
         self.check_size(topic, id, &data_json)?;
         let [topic_frame, id_frame, data_frame] = wire::encode(topic, id, data_json);
         let mut inner = self.lock();
         inner.refresh();
-        loop {
-            match inner.socket.send(topic_frame.as_slice(), zmq::SNDMORE) {
-                Ok(()) => break,
-                Err(zmq::Error::EINTR) => continue,
-                Err(zmq::Error::EAGAIN) => {
-                    return Err(PublishError::QueueFull {
-                        endpoint: self.endpoint.clone(),
-                        hwm: self.send_hwm,
-                        waited: self.send_timeout,
-                    })
-                }
-                Err(e) => return Err(PublishError::Send(e)),
-            }
+        inner.resend_pending().map_err(|e| self.send_error(e))?;
+        send_first_frame(&inner.socket, &topic_frame).map_err(|e| self.send_error(e))?;
+        if inner.window.is_enabled() {
+            // ZeroMQ copies the frames; the window keeps these.
+            inner
+                .socket
+                .send(&id_frame[..], zmq::SNDMORE)
+                .and_then(|()| inner.socket.send(&data_frame[..], 0))
+                .map_err(PublishError::Send)?;
+            let sent = Sent::owned([topic_frame, id_frame, data_frame], Instant::now());
+            inner.window.record(sent);
+            Ok(())
+        } else {
+            inner
+                .socket
+                .send(id_frame, zmq::SNDMORE)
+                .and_then(|()| inner.socket.send(data_frame, 0))
+                .map_err(PublishError::Send)
         }
-        inner
-            .socket
-            .send(id_frame, zmq::SNDMORE)
-            .and_then(|()| inner.socket.send(data_frame, 0))
-            .map_err(PublishError::Send)
+    }
+
+    /// A refused send as the caller sees it: a full queue, or another error.
+    fn send_error(&self, error: zmq::Error) -> PublishError {
+        match error {
+            zmq::Error::EAGAIN => PublishError::QueueFull {
+                endpoint: self.endpoint.clone(),
+                hwm: self.send_hwm,
+                waited: self.send_timeout,
+            },
+            e => PublishError::Send(e),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -285,15 +317,29 @@ fn check_topic_and_id(topic: &str, id: &str) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// Sends the first frame of a message (the only one that can block: ZeroMQ queues a
+/// multipart message whole or not at all), retrying when a signal interrupts the wait.
+fn send_first_frame(socket: &zmq::Socket, frame: &[u8]) -> zmq::Result<()> {
+    loop {
+        match socket.send(frame, zmq::SNDMORE) {
+            Err(zmq::Error::EINTR) => continue,
+            done => return done,
+        }
+    }
+}
+
 impl Inner {
     /// Takes in everything the socket reported about its peers since last time,
-    /// without waiting. Called before every send, so the reports never pile up.
+    /// without waiting. Called before every send, so the reports never pile up. A
+    /// lost connection puts the recent messages in line to be sent again.
     fn refresh(&mut self) {
         match &mut self.peers {
             Peers::Monitor { socket, tracker } => {
                 while let Ok(frames) = socket.recv_multipart(zmq::DONTWAIT) {
                     if let Some(event) = frames.first().and_then(|f| decode_monitor_event(f)) {
-                        tracker.on_event(event);
+                        if tracker.on_event(event) {
+                            self.window.on_disconnect(Instant::now());
+                        }
                     }
                 }
             }
@@ -303,6 +349,24 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Hands the messages waiting to be sent again to ZeroMQ, oldest first; each goes
+    /// back into the window. Stops at the first that does not fit (the socket's send
+    /// timeout applies), which stays first in line.
+    fn resend_pending(&mut self) -> zmq::Result<()> {
+        while let Some(sent) = self.window.next_pending() {
+            let [topic, id, data] = &sent.frames;
+            if let Err(e) = send_first_frame(&self.socket, topic) {
+                self.window.unsent(sent);
+                return Err(e);
+            }
+            self.socket
+                .send(&id[..], zmq::SNDMORE)
+                .and_then(|()| self.socket.send(&data[..], 0))?;
+            self.window.record(sent);
+        }
+        Ok(())
     }
 
     fn is_connected(&self) -> bool {

@@ -53,19 +53,24 @@ pub(crate) struct PeerTracker {
 }
 
 impl PeerTracker {
-    pub(crate) fn on_event(&mut self, event: SocketEvent) {
+    /// Takes in one event; returns true when it is the loss of a live peer (a
+    /// connection past its handshake went away: what was in flight on it may be lost).
+    pub(crate) fn on_event(&mut self, event: SocketEvent) -> bool {
         let mut failure = false;
+        let mut lost = false;
         match event {
             SocketEvent::HANDSHAKE_SUCCEEDED => self.live += 1,
             SocketEvent::HANDSHAKE_FAILED_NO_DETAIL
             | SocketEvent::HANDSHAKE_FAILED_PROTOCOL
             | SocketEvent::HANDSHAKE_FAILED_AUTH => failure = true,
             SocketEvent::DISCONNECTED if !self.last_was_failure => {
+                lost = self.live > 0;
                 self.live = self.live.saturating_sub(1);
             }
             _ => {}
         }
         self.last_was_failure = failure;
+        lost
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -142,6 +147,19 @@ mod tests {
                     .is_connected()
             );
         }
+    }
+
+    #[test]
+    fn only_a_live_peer_going_away_is_a_loss() {
+        let mut t = PeerTracker::default();
+        assert!(!t.on_event(HANDSHAKE_SUCCEEDED));
+        assert!(t.on_event(DISCONNECTED), "a live peer went away");
+        assert!(!t.on_event(DISCONNECTED), "no live peer left to lose");
+        assert!(!t.on_event(HANDSHAKE_FAILED_PROTOCOL));
+        assert!(
+            !t.on_event(DISCONNECTED),
+            "the failed connection's own disconnect"
+        );
     }
 
     #[test]

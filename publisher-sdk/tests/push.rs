@@ -63,7 +63,12 @@ fn delivers_exactly_topic_id_and_json_frames() {
 #[test]
 fn ten_thousand_ids_are_unique_increasing_and_arrive_in_order() {
     let peer = Peer::pull("tcp://127.0.0.1:0");
-    let publisher = Publisher::connect(&peer.endpoint).unwrap();
+    // The peer reads only once all are published: room to queue them all (the kernel
+    // send buffer is kept small, see `resend_window`).
+    let publisher = Publisher::builder()
+        .send_hwm(10_000)
+        .connect(&peer.endpoint)
+        .unwrap();
     let sent: Vec<String> = (0..10_000)
         .map(|i| publisher.publish("load", &i).unwrap())
         .collect();
@@ -249,4 +254,48 @@ fn one_publisher_serves_many_threads_without_mixing_frames() {
         next[t] += 1;
     }
     assert_eq!(next, [500; 4]);
+}
+
+/// A peer on `endpoint` goes away and another takes its place; returns the ids the
+/// new one receives after the publisher published one more event (`next`).
+fn ids_after_a_peer_restart(window: usize, published: usize) -> (Vec<String>, Vec<String>) {
+    let peer = Peer::pull("tcp://127.0.0.1:0");
+    let endpoint = peer.endpoint.clone();
+    let publisher = Publisher::builder()
+        .resend_window(window)
+        .connect(&endpoint)
+        .unwrap();
+    publisher.wait_connected(WAIT).unwrap();
+    let mut ids: Vec<String> = (0..published)
+        .map(|i| publisher.publish("t", &i).unwrap())
+        .collect();
+    for id in &ids {
+        assert_eq!(peer.recv()[1], id.as_bytes());
+    }
+    drop(peer);
+    eventually(WAIT, "the publisher saw the peer go", || {
+        !publisher.is_connected()
+    });
+    let peer = Peer::pull(&endpoint);
+    ids.push(publisher.publish("t", &"next").unwrap());
+    let mut got = Vec::new();
+    while peer.has_message_within(Duration::from_millis(300)) {
+        got.push(String::from_utf8(peer.recv()[1].clone()).unwrap());
+    }
+    publisher.close(WAIT).unwrap();
+    (ids, got)
+}
+
+#[test]
+fn a_lost_connection_sends_the_recent_messages_again_oldest_first_before_the_next() {
+    let (ids, got) = ids_after_a_peer_restart(3, 5);
+    // The last three before the loss (the peer cannot know they had arrived), then
+    // the new one.
+    assert_eq!(got, ids[2..]);
+}
+
+#[test]
+fn a_zero_resend_window_sends_nothing_again() {
+    let (ids, got) = ids_after_a_peer_restart(0, 5);
+    assert_eq!(got, ids[5..]);
 }

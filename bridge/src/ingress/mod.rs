@@ -91,9 +91,21 @@ impl Ingress {
     }
 
     /// Stops the receive loop, closes every socket without lingering and joins the
-    /// thread. Returns promptly unless the sink is blocked.
+    /// thread. Returns promptly unless the sink is blocked. Messages libzmq has
+    /// received but the loop has not taken are dropped: see
+    /// [`drain_and_shutdown`](Self::drain_and_shutdown) for a graceful stop.
     pub fn shutdown(self) {
         self.running.shutdown();
+    }
+
+    /// The graceful stop: keeps receiving while publishers are still sending (until
+    /// they pause briefly, for at most half a second), then closes every endpoint and
+    /// passes on to the sink everything libzmq had already received from them, then
+    /// joins the thread. Ends by `deadline` (or half a second after it when the
+    /// queued messages need that long), so the sink has seen every message that
+    /// reached the bridge's ZeroMQ queues (docs/restarts.md).
+    pub fn drain_and_shutdown(self, deadline: std::time::Instant) {
+        self.running.drain_and_shutdown(deadline);
     }
 }
 

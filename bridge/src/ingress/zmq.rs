@@ -24,7 +24,9 @@
 //!   second to a publisher that is gone.
 //!
 //! Shutdown: the loop also polls an inproc PAIR socket; [`Running::shutdown`] sends
-//! one empty message on its twin and joins the thread.
+//! one empty message on its twin and joins the thread. [`Running::drain_and_shutdown`]
+//! sends the time left instead, and the thread then settles before it returns (see
+//! [`settle`]): what libzmq already received is handed on, never dropped.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -36,6 +38,12 @@ use crate::config::IngressConfig;
 
 /// Receive high-water mark, in messages, per peer of each socket.
 const RCV_HWM: i32 = 10_000;
+
+/// The kernel receive buffer of every connection, in bytes (`ZMQ_RCVBUF`). Without it
+/// Linux grows it up to `net.ipv4.tcp_rmem` (6 MiB by default, often more) behind a
+/// busy bridge, and whatever it holds when the bridge stops is lost: bounded, it is
+/// something a publisher's resend window can cover (docs/restarts.md).
+const KERNEL_RCVBUF: i32 = 64 * 1024;
 
 /// Lower bound of the per-frame size at which libzmq disconnects a peer.
 const MIN_FRAME_CEILING: usize = 16 * 1024 * 1024;
@@ -56,6 +64,28 @@ const ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// The stop channel's name, private to this ingress's own context.
 const STOP_ENDPOINT: &str = "inproc://push-bridge-ingress-stop";
 
+/// At a draining stop, the endpoints stay open until no message arrived for this long…
+const SETTLE_QUIET: Duration = Duration::from_millis(100);
+
+/// …or for at most this long: a publisher that never pauses must not hold the restart.
+const SETTLE_MAX: Duration = Duration::from_millis(500);
+
+/// After the endpoints are closed, libzmq tears the connections down on its I/O
+/// thread; their queued messages are read until none came for this long.
+const DETACHED_QUIET: Duration = Duration::from_millis(20);
+
+/// Time given to handing on the queued messages even when the drain deadline has
+/// passed (the clients' drain may have used all of it): they are already in memory.
+const DETACHED_MIN: Duration = Duration::from_millis(500);
+
+/// How a socket is let go of at a draining stop.
+enum Detach {
+    /// A PULL socket: unbind its actual endpoint (listener and accepted connections).
+    Unbind(String),
+    /// A SUB socket: disconnect from its publisher.
+    Disconnect(String),
+}
+
 /// The receive thread and what it takes to stop it.
 pub(super) struct Running {
     bound: Vec<String>,
@@ -71,10 +101,16 @@ impl Running {
     }
 
     pub(super) fn shutdown(mut self) {
-        self.stop_and_join();
+        self.stop_and_join(None);
     }
 
-    fn stop_and_join(&mut self) {
+    /// Stops without dropping what libzmq received: see [`settle`]. Returns once the
+    /// thread is done, normally before `deadline`.
+    pub(super) fn drain_and_shutdown(mut self, deadline: Instant) {
+        self.stop_and_join(Some(deadline));
+    }
+
+    fn stop_and_join(&mut self, drain_until: Option<Instant>) {
         let stop = self
             .stop
             .get_mut()
@@ -83,8 +119,16 @@ impl Running {
         let Some(thread) = self.thread.take() else {
             return;
         };
+        // Empty: stop at once; otherwise the time left to settle, in milliseconds.
+        let request = drain_until.map_or_else(Vec::new, |deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            u64::try_from(left.as_millis())
+                .unwrap_or(u64::MAX)
+                .to_le_bytes()
+                .to_vec()
+        });
         if let Some(stop) = &stop {
-            if let Err(e) = stop.send(&b""[..], zmq::DONTWAIT) {
+            if let Err(e) = stop.send(request, zmq::DONTWAIT) {
                 // Cannot happen on a fresh inproc pipe; without it the join would hang.
                 tracing::error!(
                     "cannot signal the ingress thread to stop ({e}); not waiting for it"
@@ -103,7 +147,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop_and_join();
+        self.stop_and_join(None);
     }
 }
 
@@ -120,6 +164,7 @@ pub(super) fn start(
     }
     let context = zmq::Context::new();
     let mut sockets = Vec::with_capacity(config.pull.len() + config.sub.len());
+    let mut detach = Vec::with_capacity(sockets.capacity());
     let mut bound = Vec::with_capacity(config.pull.len());
 
     for endpoint in &config.pull {
@@ -132,7 +177,8 @@ pub(super) fn start(
             Ok(Ok(actual)) => actual,
             _ => endpoint.clone(),
         };
-        bound.push(actual);
+        bound.push(actual.clone());
+        detach.push(Detach::Unbind(actual));
         sockets.push((socket, dispatch.add_socket(endpoint)));
     }
 
@@ -150,6 +196,7 @@ pub(super) fn start(
             endpoint: endpoint.clone(),
             reason: describe(e),
         })?;
+        detach.push(Detach::Disconnect(endpoint.clone()));
         sockets.push((socket, dispatch.add_socket(endpoint)));
     }
 
@@ -163,7 +210,11 @@ pub(super) fn start(
 
     let thread = std::thread::Builder::new()
         .name("ingress".to_string())
-        .spawn(move || run(&sockets, &stop_rx, &mut dispatch))
+        .spawn(move || {
+            if let Some(left) = run(&sockets, &stop_rx, &mut dispatch) {
+                settle(&sockets, &detach, &mut dispatch, Instant::now() + left);
+            }
+        })
         .map_err(IngressError::Thread)?;
 
     Ok(Running {
@@ -201,6 +252,7 @@ fn new_socket(
     let socket = context.socket(kind).map_err(setup)?;
     socket.set_linger(0).map_err(setup)?;
     socket.set_rcvhwm(RCV_HWM).map_err(setup)?;
+    socket.set_rcvbuf(KERNEL_RCVBUF).map_err(setup)?;
     socket
         .set_maxmsgsize(frame_ceiling(config.max_message_bytes))
         .map_err(setup)?;
@@ -254,8 +306,13 @@ fn describe(error: Option<zmq::Error>) -> String {
 }
 
 /// The receive loop: waits for any socket to be readable, drains it (in batches),
-/// until the stop channel fires.
-fn run(sockets: &[(zmq::Socket, SocketId)], stop: &zmq::Socket, dispatch: &mut Dispatch) {
+/// until the stop channel fires. Returns the time left to settle when the stop asks
+/// for a draining one.
+fn run(
+    sockets: &[(zmq::Socket, SocketId)],
+    stop: &zmq::Socket,
+    dispatch: &mut Dispatch,
+) -> Option<Duration> {
     let mut items: Vec<zmq::PollItem<'_>> = std::iter::once(stop)
         .chain(sockets.iter().map(|(socket, _)| socket))
         .map(|socket| socket.as_poll_item(zmq::POLLIN))
@@ -265,7 +322,7 @@ fn run(sockets: &[(zmq::Socket, SocketId)], stop: &zmq::Socket, dispatch: &mut D
         match zmq::poll(&mut items, -1) {
             Ok(_) => {}
             Err(zmq::Error::EINTR) => continue,
-            Err(zmq::Error::ETERM) => return,
+            Err(zmq::Error::ETERM) => return None,
             Err(e) => {
                 dispatch.on_poll_error(&e, Instant::now());
                 std::thread::sleep(ERROR_PAUSE);
@@ -273,7 +330,7 @@ fn run(sockets: &[(zmq::Socket, SocketId)], stop: &zmq::Socket, dispatch: &mut D
             }
         }
         if items[0].is_readable() {
-            return;
+            return stop_request(stop);
         }
         for (item, (socket, id)) in items[1..].iter().zip(sockets) {
             if item.is_readable() {
@@ -281,6 +338,99 @@ fn run(sockets: &[(zmq::Socket, SocketId)], stop: &zmq::Socket, dispatch: &mut D
             }
         }
         dispatch.on_burst_end();
+    }
+}
+
+/// The time left to settle that a stop message carries; `None` for an immediate stop.
+fn stop_request(stop: &zmq::Socket) -> Option<Duration> {
+    let message = stop.recv_bytes(zmq::DONTWAIT).ok()?;
+    let millis = u64::from_le_bytes(message.try_into().ok()?);
+    Some(Duration::from_millis(millis))
+}
+
+/// A draining stop, so that a graceful restart drops nothing libzmq received:
+/// 1. keep receiving while publishers are still sending, until no message came for
+///    [`SETTLE_QUIET`] (at most [`SETTLE_MAX`], and not past `deadline`): a burst in
+///    flight when the bridge was told to stop still arrives;
+/// 2. unbind every PULL endpoint and disconnect every SUB one, which closes the
+///    connections: publishers see a disconnect and queue for the next bridge (bytes
+///    still in the TCP buffers at that instant are lost here; the Rust SDK sends its
+///    recent messages again when it sees the disconnect, docs/restarts.md);
+/// 3. hand on everything libzmq had already queued from those connections, until none
+///    came for [`DETACHED_QUIET`] (bounded by `deadline`, but at least
+///    [`DETACHED_MIN`]).
+fn settle(
+    sockets: &[(zmq::Socket, SocketId)],
+    detach: &[Detach],
+    dispatch: &mut Dispatch,
+    deadline: Instant,
+) {
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    let settle_until = deadline.min(started + SETTLE_MAX);
+    let settled = receive_until_quiet(sockets, dispatch, &mut frames, SETTLE_QUIET, settle_until);
+    for ((socket, _), detach) in sockets.iter().zip(detach) {
+        let (done, endpoint) = match detach {
+            Detach::Unbind(endpoint) => (socket.unbind(endpoint), endpoint),
+            Detach::Disconnect(endpoint) => (socket.disconnect(endpoint), endpoint),
+        };
+        if let Err(error) = done {
+            tracing::debug!(%endpoint, %error, "cannot close the endpoint before draining it");
+        }
+    }
+    let detached_at = Instant::now();
+    let drain_until = deadline.max(detached_at + DETACHED_MIN);
+    let queued = receive_until_quiet(sockets, dispatch, &mut frames, DETACHED_QUIET, drain_until);
+    let settled_ms = detached_at.duration_since(started).as_millis() as u64;
+    let drained_ms = detached_at.elapsed().as_millis() as u64;
+    if queued {
+        tracing::info!(settled_ms, quiet = settled, drained_ms, "ingress drained");
+    } else {
+        tracing::warn!(
+            settled_ms,
+            drained_ms,
+            "ingress drain deadline reached; messages still queued in ZeroMQ are dropped"
+        );
+    }
+}
+
+/// Receives from every socket until none had a message for `quiet`, or `until`.
+/// Returns whether it ended quiet (rather than at `until`).
+fn receive_until_quiet(
+    sockets: &[(zmq::Socket, SocketId)],
+    dispatch: &mut Dispatch,
+    frames: &mut Vec<zmq::Message>,
+    quiet: Duration,
+    until: Instant,
+) -> bool {
+    let mut items: Vec<zmq::PollItem<'_>> = sockets
+        .iter()
+        .map(|(socket, _)| socket.as_poll_item(zmq::POLLIN))
+        .collect();
+    let mut quiet_from = Instant::now();
+    loop {
+        let now = Instant::now();
+        let quiet_at = quiet_from + quiet;
+        if now >= quiet_at {
+            return true;
+        }
+        if now >= until {
+            return false;
+        }
+        let wait = quiet_at.min(until).duration_since(now);
+        let timeout = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(1);
+        match zmq::poll(&mut items, timeout) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(zmq::Error::EINTR) => continue,
+            Err(_) => return false,
+        }
+        for (item, (socket, id)) in items.iter().zip(sockets) {
+            if item.is_readable() {
+                drain(socket, *id, dispatch, frames);
+            }
+        }
+        quiet_from = Instant::now();
     }
 }
 

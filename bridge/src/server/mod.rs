@@ -2,7 +2,8 @@
 //! error is a startup error naming what failed), accept connections with the
 //! handshake timeout, and on SIGTERM/SIGINT drain: readyz turns 503, no new
 //! connections, every session flushes its queue and closes with `1001`, the ingress
-//! stops, exit 0 within `server.drain_timeout`.
+//! drains what publishers had in flight and stops, the history is saved, exit 0 within
+//! `server.drain_timeout` (docs/restarts.md).
 
 mod heartbeat;
 pub mod limits;
@@ -146,6 +147,7 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal, sessions = state.limits.current(), "draining");
+    let drain_deadline = Instant::now() + state.config.drain_timeout;
     systemd::stopping(&format!("draining {} connections", state.limits.current()));
     watchdog.abort();
     state.ready.store(false, Ordering::Release);
@@ -162,7 +164,14 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
             "drain timeout reached; dropping the remaining connections"
         );
     }
-    ingress.shutdown();
+    // The ingress kept feeding the hub (and its history) while the clients drained;
+    // now it takes in what publishers still had in flight and what libzmq had queued,
+    // so the history saved below holds every event that reached the bridge.
+    let ingress_done =
+        tokio::task::spawn_blocking(move || ingress.drain_and_shutdown(drain_deadline));
+    if let Err(error) = ingress_done.await {
+        tracing::error!(%error, "the ingress did not stop cleanly");
+    }
     if let Some(path) = &config.history.file {
         let events = state.hub.history_snapshot();
         match history_file::save(path, &events) {
