@@ -885,3 +885,47 @@ fn the_listener_backlog_holds_a_reconnect_storm() {
     println!("listen backlog {backlog} (somaxconn {somaxconn})");
     assert_eq!(backlog, somaxconn.min(4096));
 }
+
+/// An SSE client that stopped reading while its topic is busy (the bridge's writes to
+/// it block) is ended within two heartbeats of the stall, as a WebSocket one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_event_stream_is_ended_after_two_heartbeats() {
+    const EVENTS: u64 = 150;
+    let bridge = Bridge::start_with("server.heartbeat = \"500ms\"");
+    let gauge = r#"push_bridge_connections{protocol="sse"}"#;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = socket.connect(bridge.addr).await.unwrap();
+    let request = format!(
+        "GET /events?topic=big&token={} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        bridge.token(),
+        bridge.addr
+    );
+    stuck.write_all(request.as_bytes()).await.unwrap();
+    bridge.wait_metric(gauge, 1.0);
+    let publisher = bridge.publisher();
+    let padding = "x".repeat(64 * 1024);
+    for seq in 0..EVENTS {
+        publisher
+            .publish("big", &json!({"seq": seq, "pad": padding}))
+            .unwrap();
+    }
+    bridge.wait_metric("push_bridge_history_events", EVENTS as f64);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(6);
+    while bridge.metric(gauge) > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled event stream is still open {:?} after the last event",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "stalled event stream ended {:?} after the last event",
+        started.elapsed()
+    );
+    assert_eq!(bridge.metric("push_bridge_subscriptions"), 0.0);
+    drop(stuck);
+    still_serves(&bridge).await;
+}

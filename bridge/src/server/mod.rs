@@ -9,6 +9,7 @@ mod requests;
 mod routes;
 mod session;
 mod sse;
+mod stall;
 mod tls;
 mod wamp2;
 
@@ -254,6 +255,9 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
             }
         };
         let _ = stream.set_nodelay(true);
+        // A client that reads nothing for two heartbeats is gone (spec/clients.md:
+        // "closes a connection that has not answered within two intervals").
+        let stream = stall::StallGuard::new(stream, 2 * state.config.heartbeat);
         let router = router.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {

@@ -110,12 +110,8 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     if last_heard.elapsed() > 2 * heartbeat {
                         break End::Gone("no answer to two heartbeats");
                     }
-                    let sent = tokio::select! {
-                        r = socket.send(Message::Ping(Default::default())) => r.is_ok(),
-                        _ = unheard_for_two_heartbeats(last_heard, heartbeat) => false,
-                    };
-                    if !sent {
-                        break End::Gone("write failed or stalled");
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break End::Gone("write failed");
                     }
                 }
                 inbound = socket.recv() => {
@@ -129,18 +125,15 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                         Message::Text(text) => {
                             let reply = client.handle_text(&text).await;
                             expiry = expiry_deadline(client.grant().expires_at);
-                            let answer = async {
-                                for frame in reply.frames {
-                                    socket.feed(Message::Text(frame.into())).await?;
+                            let mut failed = false;
+                            for frame in reply.frames {
+                                if socket.feed(Message::Text(frame.into())).await.is_err() {
+                                    failed = true;
+                                    break;
                                 }
-                                socket.flush().await
-                            };
-                            let written = tokio::select! {
-                                r = answer => r.is_ok(),
-                                _ = unheard_for_two_heartbeats(last_heard, heartbeat) => false,
-                            };
-                            if !written {
-                                break End::Gone("write failed or stalled");
+                            }
+                            if failed || socket.flush().await.is_err() {
+                                break End::Gone("write failed");
                             }
                             if let Some((code, reason)) = reply.close {
                                 break End::Close(code, reason);
@@ -162,11 +155,6 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
                     let written = tokio::select! {
                         r = write_batch(&mut socket, first, &mut queue, &client) => r,
                         code = handle.close_requested() => break End::Close(code, reason_for(code)),
-                        // A client that stopped reading (its socket full) and answers
-                        // nothing is dead even when too few events come to fill its queue.
-                        _ = unheard_for_two_heartbeats(last_heard, heartbeat) => {
-                            break End::Gone("no answer to two heartbeats (write stalled)");
-                        }
                     };
                     if written.is_err() {
                         break End::Gone("write failed");
@@ -209,13 +197,6 @@ pub async fn run(mut socket: WebSocket, context: SessionContext) {
     };
     metrics::connection_closed(protocol);
     tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %client.grant().name, close_code = ?code, "connection closed");
-}
-
-/// Resolves when the client has been silent for two heartbeats since `last_heard`: a
-/// write still blocked then (the client's socket is full) ends the session, as the
-/// ping tick would if the session were not stuck writing.
-async fn unheard_for_two_heartbeats(last_heard: Instant, heartbeat: Duration) {
-    tokio::time::sleep_until((last_heard + 2 * heartbeat).into()).await;
 }
 
 /// Writes `first` and whatever else is queued (up to [`MAX_BATCH`]), then flushes.
