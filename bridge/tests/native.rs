@@ -29,6 +29,8 @@ async fn events_reach_matching_subscribers_once_even_through_overlapping_pattern
     );
     assert_eq!(next_json(&mut other).await["data"], json!({"n": 2}));
     assert_silent(&mut both, Duration::from_millis(200)).await;
+    // Plain connections get the direct write path (a relay would log this).
+    assert!(!bridge.stderr().contains("relayed"), "{}", bridge.stderr());
 }
 
 #[tokio::test]

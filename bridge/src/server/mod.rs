@@ -11,6 +11,7 @@ mod requests;
 mod routes;
 mod session;
 mod sse;
+mod stall;
 mod tls;
 mod upgrade;
 mod wamp2;
@@ -80,11 +81,9 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     let listener =
         match systemd::activated_listener().context("cannot use the socket systemd passed")? {
             Some(listener) => TcpListener::from_std(listener)?,
-            None => TcpListener::bind(config.server.listen)
-                .await
-                .with_context(|| {
-                    format!("cannot listen on {} (server.listen)", config.server.listen)
-                })?,
+            None => bind_listener(config.server.listen).with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?,
         };
     let local = listener.local_addr()?;
 
@@ -271,6 +270,9 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
             }
         };
         let _ = stream.set_nodelay(true);
+        // A client that reads nothing for two heartbeats is gone (spec/clients.md:
+        // "closes a connection that has not answered within two intervals").
+        let stream = stall::StallGuard::new(stream, 2 * state.config.heartbeat);
         let router = router.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -361,6 +363,25 @@ fn announce(local: SocketAddr, ingress: &[String], token: Option<&str>) {
          Server-Sent Events:                      http://{local}/events?topic=package_created&token={token}\n\
          Publish an event:                        push-bridge publish package_created '{{\"hello\":\"world\"}}' --endpoint {publish_to}\n"
     );
+}
+
+/// Accepts the kernel may queue before the accept loop takes them, as the socket unit's
+/// `Backlog=` (the kernel caps it at `net.core.somaxconn`). `TcpListener::bind` would
+/// use 128: a reconnect storm of a few hundred clients then loses SYNs, each costing
+/// its client a 1 s (then 3 s, 7 s) retransmission.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listener as `TcpListener::bind` does (with `SO_REUSEADDR`), with a
+/// backlog of [`LISTEN_BACKLOG`].
+fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A bridge holds one descriptor per client: take the hard limit as the soft one.

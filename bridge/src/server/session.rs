@@ -25,6 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::limits::Slot;
 use super::requests::ClientState;
 use super::routes::AppState;
+use super::stall::StallGuard;
 use crate::auth::Grant;
 use crate::hub::close_code;
 use crate::hub::socket_writer::{close_frame, text_frame, RawStream, SocketWriter, Written};
@@ -316,12 +317,17 @@ fn record(protocol: Protocol, written: Written) {
 /// bytes the client sent after its handshake. A plain TCP connection is used as it is;
 /// any other (TLS) is relayed through a socket pair by a task of its own.
 fn raw_stream(upgraded: Upgraded, state: &AppState) -> io::Result<(RawStream, Vec<u8>)> {
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
+    match upgraded.downcast::<TokioIo<StallGuard<TcpStream>>>() {
         Ok(parts) => Ok((
-            RawStream::Tcp(parts.io.into_inner()),
+            RawStream::Tcp(parts.io.into_inner().into_inner()),
             parts.read_buf.to_vec(),
         )),
         Err(upgraded) => {
+            if state.config.tls.is_none() {
+                // Every plain connection is a guarded TcpStream (accept_loop): this is
+                // a bug, and it costs the direct write path, so say it loudly.
+                tracing::error!("internal: a plain connection is relayed, not taken over");
+            }
             let (near, far) = UnixStream::pair()?;
             state.sessions.spawn(relay(upgraded, far));
             Ok((RawStream::Unix(near), Vec::new()))

@@ -78,7 +78,14 @@ impl Bridge {
         std::fs::write(&config_path, config).expect("write config");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_push-bridge"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_push-bridge"));
+        // The test's own settings (PUSH_BRIDGE_SOAK_SECS, …) are not bridge config.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PUSH_BRIDGE_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
