@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use push_bridge::fuzzing;
 
+/// A fuzz target's entry point.
+type Target = fn(&[u8]);
+
 /// Every fuzz target, by the name of its corpus directory and of `fuzz/fuzz_targets/<name>.rs`.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Target)] = &[
     ("ingress_message", fuzzing::ingress_message),
     ("native_request", fuzzing::native_request),
     ("wamp1_frames", fuzzing::wamp1_frames),
@@ -38,7 +41,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 /// Runs every file of `dir` through `target`; returns the files that panicked.
-fn replay(dir: &Path, target: fn(&[u8])) -> (usize, Vec<String>) {
+fn replay(dir: &Path, target: Target) -> (usize, Vec<String>) {
     let mut failed = Vec::new();
     let files = names(dir);
     for name in &files {
