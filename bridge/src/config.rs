@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::topic::{Pattern, Topic};
 
+pub(crate) use load::load_text;
 pub use load::{load, load_with_env, Loaded, DEFAULT_PATH, ENV_PREFIX};
 pub use units::{human_duration, human_duration_option, human_size};
 

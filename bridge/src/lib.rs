@@ -26,6 +26,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod ingress;
 pub mod json_kind;

@@ -79,6 +79,26 @@ pub(super) fn load_from(
         Some(path) => read_file(path)?,
         None => Dict::new(),
     };
+    load_tree(file, file_tree, env, overrides)
+}
+
+/// [`load_from`] with the file's text given instead of read: `path` only names it in
+/// messages. The fuzz target of the configuration ([`crate::fuzzing::config`]) uses it.
+pub(crate) fn load_text(
+    path: &Path,
+    text: &str,
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+    overrides: &Overrides,
+) -> Result<Loaded, ConfigError> {
+    load_tree(Some(path), parse_file(path, text)?, env, overrides)
+}
+
+fn load_tree(
+    file: Option<&Path>,
+    file_tree: Dict,
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+    overrides: &Overrides,
+) -> Result<Loaded, ConfigError> {
     let (env_tree, env_vars) = env_layer(env)?;
     let (flag_tree, flags) = flag_layer(overrides);
     let layers = Layers {
@@ -218,7 +238,11 @@ fn read_file(path: &Path) -> Result<Dict, ConfigError> {
         path: path.to_path_buf(),
         cause,
     })?;
-    toml::from_str::<Dict>(&text).map_err(|e| ConfigError::Syntax {
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<Dict, ConfigError> {
+    toml::from_str::<Dict>(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().to_string(),
     })

@@ -385,6 +385,33 @@ mod tests {
         );
     }
 
+    /// Numbers keep their value: what a publisher's JSON library wrote (shortest
+    /// round-trip text, e.g. Python's `repr`) reaches subscribers as the same number.
+    /// serde_json's default float parsing is off by one ULP for about one such float in
+    /// ten (956.0342718892493 became 956.0342718892492); `float_roundtrip` fixes it
+    /// (found by fuzzing, fuzz/regressions/ingress_message/).
+    #[test]
+    fn numbers_keep_their_value() {
+        for number in [
+            "956.0342718892493",
+            "-9.433050469559873e28",
+            "0.30000000000000004",
+            "1.7976931348623157e308",
+            "5e-324",
+        ] {
+            let frame = format!(r#"{{"topic":"t","data":[{number}]}}"#);
+            let data = one(&frame, &rules()).unwrap().data;
+            let sent: f64 = number.parse().unwrap();
+            let delivered: Vec<f64> = serde_json::from_str(&data).unwrap();
+            assert_eq!(delivered, [sent], "{number} became {data}");
+        }
+        // And the compact text reads back as itself (the fuzzer's invariant).
+        let frame = r#"{"topic":"t","data":17777777777770001486952393}"#;
+        let data = one(frame, &rules()).unwrap().data;
+        let again: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(again.to_string(), data);
+    }
+
     #[test]
     fn envelope_data_may_be_any_json_value() {
         for (data, expected) in [

@@ -593,6 +593,18 @@ mod tests {
         assert_eq!(frame["code"], "bad_request");
     }
 
+    /// A numeric ref comes back as the same number, however many digits it has
+    /// (serde_json's `float_roundtrip`; found by fuzzing, fuzz/regressions/native_request/).
+    #[test]
+    fn a_numeric_ref_comes_back_as_the_same_number() {
+        for number in ["444444444444444444444444", "956.0342718892493", "1e300"] {
+            let text = format!(r#"{{"type":"subscribe","topics":["bad topic"],"ref":{number}}}"#);
+            let frame: Value = serde_json::from_str(&error(&refused(&text))).unwrap();
+            let sent: f64 = number.parse().unwrap();
+            assert_eq!(frame["ref"].as_f64(), Some(sent), "{number}");
+        }
+    }
+
     #[test]
     fn event_bytes_embed_data_verbatim() {
         let topic = Topic::parse("package_created").unwrap();
