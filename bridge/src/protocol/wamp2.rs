@@ -305,7 +305,6 @@ fn type_name(type_id: u64) -> Option<&'static str> {
     })
 }
 
-/// A number as written, anything else by its kind: "got 1.5", "got a string".
 /// A parsed array and its message name, for typed element access with reasons.
 struct Frame<'a> {
     name: &'static str,
