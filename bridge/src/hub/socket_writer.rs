@@ -407,7 +407,8 @@ pub fn close_frame(code: u16, reason: &str) -> Bytes {
 
 /// A ping frame (empty payload).
 pub fn ping_frame() -> Bytes {
-    control_frame(OP_PING, &[])
+    const PING: [u8; 2] = [0x80 | OP_PING, 0];
+    Bytes::from_static(&PING)
 }
 
 #[cfg(test)]
@@ -423,6 +424,18 @@ mod tests {
         let writer = SocketWriter::new(RawStream::Unix(UnixStream::from_std(ours).unwrap()));
         writer.stream.writable().await.unwrap();
         (writer, theirs)
+    }
+
+    #[test]
+    fn control_frames_are_final_and_short() {
+        assert_eq!(&ping_frame()[..], &[0x89, 0x00]);
+        let close = close_frame(4008, "slow consumer");
+        assert_eq!(&close[..4], &[0x88, 15, 0x0f, 0xa8]);
+        assert_eq!(&close[4..], b"slow consumer");
+        // The reason is cut to fit 125 bytes, on a character boundary.
+        let long = close_frame(1000, &"é".repeat(100));
+        assert_eq!(long[1], 2 + 122);
+        assert!(std::str::from_utf8(&long[4..]).is_ok());
     }
 
     #[test]
