@@ -108,25 +108,8 @@ fn client_text_frame(payload: &[u8]) -> Vec<u8> {
 async fn raw_client_that_never_reads(bridge: &Bridge, topic: &str) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(bridge.addr).await.unwrap();
-    let request = format!(
-        "GET /?token={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: push-bridge.v1\r\n\r\n",
-        bridge.token(),
-        bridge.addr
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(
-            tokio::time::timeout(WAIT, stream.read_u8())
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    let stream = socket.connect(bridge.addr).await.unwrap();
+    let mut stream = upgrade_on(stream, bridge, "push-bridge.v1").await;
     let subscribe = json!({"type": "subscribe", "topics": [topic]}).to_string();
     stream
         .write_all(&client_text_frame(subscribe.as_bytes()))
@@ -306,7 +289,16 @@ async fn client(bridge: &Bridge, protocol: &str) -> Ws {
 
 /// A raw upgraded socket (after the 101 answer), for frames tungstenite will not send.
 async fn raw_upgrade(bridge: &Bridge, protocol: &str) -> tokio::net::TcpStream {
-    let mut stream = tokio::net::TcpStream::connect(bridge.addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(bridge.addr).await.unwrap();
+    upgrade_on(stream, bridge, protocol).await
+}
+
+/// Sends the upgrade request for `protocol` on `stream` and reads the 101 answer.
+async fn upgrade_on(
+    mut stream: tokio::net::TcpStream,
+    bridge: &Bridge,
+    protocol: &str,
+) -> tokio::net::TcpStream {
     let request = format!(
         "GET /?token={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
