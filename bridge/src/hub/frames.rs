@@ -18,6 +18,8 @@ use crate::topic::Pattern;
 pub struct EventFrames<'a> {
     event: &'a Event,
     publication: u64,
+    /// The native event's JSON: the payload of the native frame and of the SSE one.
+    native_text: Option<String>,
     native: Option<Bytes>,
     sse: Option<Utf8Bytes>,
     /// The index visits one pattern's subscribers together: caching the last WAMP v1
@@ -32,6 +34,7 @@ impl<'a> EventFrames<'a> {
         EventFrames {
             event,
             publication,
+            native_text: None,
             native: None,
             sse: None,
             wamp1: None,
@@ -39,18 +42,25 @@ impl<'a> EventFrames<'a> {
         }
     }
 
-    pub fn native(&mut self) -> Bytes {
+    fn native_text(&mut self) -> &str {
         let event = self.event;
-        self.native
-            .get_or_insert_with(|| text_frame(native_text(event).as_bytes()))
-            .clone()
+        self.native_text
+            .get_or_insert_with(|| native::event(&event.topic, &event.id, &event.data))
+    }
+
+    pub fn native(&mut self) -> Bytes {
+        if self.native.is_none() {
+            self.native = Some(text_frame(self.native_text().as_bytes()));
+        }
+        self.native.clone().unwrap_or_default()
     }
 
     pub fn sse(&mut self) -> Utf8Bytes {
-        let event = self.event;
-        self.sse
-            .get_or_insert_with(|| sse::event(&event.id, &native_text(event)).into())
-            .clone()
+        if self.sse.is_none() {
+            let id = &self.event.id;
+            self.sse = Some(sse::event(id, self.native_text()).into());
+        }
+        self.sse.clone().unwrap_or_default()
     }
 
     /// `[8, uri, data]` where `uri` is the subscription's pattern.
@@ -77,8 +87,4 @@ impl<'a> EventFrames<'a> {
             })
             .clone()
     }
-}
-
-fn native_text(event: &Event) -> String {
-    native::event(&event.topic, &event.id, &event.data)
 }
