@@ -330,24 +330,13 @@ impl Hub {
         }
         let mut written = [Written::default(); Protocol::ALL.len()];
         for (writer, protocol) in to_flush.drain(..) {
-            let w = writer.flush_now();
-            if let Some(total) = Protocol::ALL
-                .iter()
-                .position(|p| *p == protocol)
-                .and_then(|i| written.get_mut(i))
-            {
-                total.frames += w.frames;
-                total.oldest = match (total.oldest, w.oldest) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+            if let Some(total) = slot(protocol).and_then(|i| written.get_mut(i)) {
+                total.add(writer.flush_now());
             }
         }
         drop(to_flush);
-        for (protocol, w) in Protocol::ALL.iter().zip(written) {
-            if let Some(oldest) = w.oldest {
-                metrics::events_delivered(*protocol, w.frames, oldest.elapsed());
-            }
+        for (protocol, written) in Protocol::ALL.iter().zip(written) {
+            written.record(*protocol);
         }
     }
 
@@ -488,8 +477,8 @@ impl Deliveries<'_> {
     }
 
     fn count(&mut self, protocol: Protocol) {
-        if let Some(i) = Protocol::ALL.iter().position(|p| *p == protocol) {
-            self.queued[i] += 1;
+        if let Some(queued) = slot(protocol).and_then(|i| self.queued.get_mut(i)) {
+            *queued += 1;
         }
     }
 
@@ -498,6 +487,11 @@ impl Deliveries<'_> {
             metrics::events_queued(*protocol, frames);
         }
     }
+}
+
+/// Where `protocol` sits in per-protocol tallies ([`Protocol::ALL`] order).
+fn slot(protocol: Protocol) -> Option<usize> {
+    Protocol::ALL.iter().position(|p| *p == protocol)
 }
 
 fn slow_consumer(session: &SessionHandle) {

@@ -25,6 +25,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::Notify;
 
+use crate::ops::metrics;
+use crate::protocol::Protocol;
+
 /// Slices handed to one `writev` at most (Linux's `IOV_MAX` is 1024).
 const MAX_IOVECS: usize = 64;
 
@@ -80,6 +83,25 @@ pub enum Refused {
 pub struct Written {
     pub frames: u64,
     pub oldest: Option<Instant>,
+}
+
+impl Written {
+    /// Adds another pass's frames; the oldest arrival of both stays.
+    pub fn add(&mut self, other: Written) {
+        self.frames += other.frames;
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Counts the frames as delivered to `protocol` sessions and samples the latency
+    /// of the oldest (nothing when nothing was delivered).
+    pub fn record(self, protocol: Protocol) {
+        if let Some(oldest) = self.oldest {
+            metrics::events_delivered(protocol, self.frames, oldest.elapsed());
+        }
+    }
 }
 
 /// One queued frame.
@@ -311,9 +333,7 @@ impl SocketWriter {
                     return Ok(total);
                 }
             }
-            let written = self.write_when_ready().await?;
-            total.frames += written.frames;
-            total.oldest = total.oldest.or(written.oldest);
+            total.add(self.write_when_ready().await?);
         }
     }
 

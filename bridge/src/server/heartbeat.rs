@@ -11,7 +11,6 @@ use super::routes::AppState;
 use crate::hub::close_code;
 use crate::hub::socket_writer::ping_frame;
 use crate::hub::SessionHandle;
-use crate::ops::metrics;
 
 /// Sessions are pinged in this many slices, one slice per heartbeat / `SLICES`.
 const SLICES: u64 = 16;
@@ -52,9 +51,6 @@ fn beat(handle: &SessionHandle, heartbeat: Duration) {
         return;
     }
     if writer.queue_raw(ping_frame()).is_ok() {
-        let written = writer.flush_now();
-        if let Some(oldest) = written.oldest {
-            metrics::events_delivered(handle.protocol, written.frames, oldest.elapsed());
-        }
+        writer.flush_now().record(handle.protocol);
     }
 }

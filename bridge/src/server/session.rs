@@ -28,7 +28,7 @@ use super::routes::AppState;
 use super::stall::StallGuard;
 use crate::auth::Grant;
 use crate::hub::close_code;
-use crate::hub::socket_writer::{close_frame, text_frame, RawStream, SocketWriter, Written};
+use crate::hub::socket_writer::{close_frame, text_frame, RawStream, SocketWriter};
 use crate::hub::SessionHandle;
 use crate::ops::metrics;
 use crate::protocol::{native, wamp1, Protocol};
@@ -199,7 +199,7 @@ impl Session {
                     }
                 }
                 written = self.writer.write_when_ready() => match written {
-                    Ok(written) => record(self.protocol(), written),
+                    Ok(written) => written.record(self.protocol()),
                     Err(_) => return End::Gone("write failed"),
                 },
             }
@@ -215,7 +215,7 @@ impl Session {
                 self.client.unsubscribe_all();
                 match Box::pin(self.writer.write_all()).await {
                     Ok(written) => {
-                        record(self.protocol(), written);
+                        written.record(self.protocol());
                         End::Close(code, reason_for(code))
                     }
                     Err(_) => End::Gone("write failed"),
@@ -304,12 +304,6 @@ async fn expired(expiry: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
     match expiry {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
-    }
-}
-
-fn record(protocol: Protocol, written: Written) {
-    if let Some(oldest) = written.oldest {
-        metrics::events_delivered(protocol, written.frames, oldest.elapsed());
     }
 }
 
