@@ -1,12 +1,14 @@
 //! The hub: who is subscribed to what, and fan-out of each event to them.
 //!
-//! Sessions register a [`SessionHandle`] (their bounded queue and a close signal) and
-//! subscribe it to patterns in the [`index::Index`]. [`Hub::publish`] is called by the
-//! ingress thread for every accepted message, in arrival order: it gives the event its
-//! id, finds the matching subscriptions without scanning every connection, builds each
-//! frame once per protocol (once per subscription URI for WAMP v1) and puts the shared
-//! bytes on each session's queue. A full queue never blocks the hub: that session is
-//! told to close with `4008` and everyone else carries on.
+//! Sessions register a [`SessionHandle`] (where their frames go: a WebSocket's
+//! [`SocketWriter`] or an SSE stream's bounded queue; and a close signal) and subscribe
+//! it to patterns in the [`index::Index`]. The ingress thread calls [`Hub::route`] for
+//! every accepted message, in arrival order: it gives the event its id, finds the
+//! matching subscriptions without scanning every connection, builds each frame once per
+//! protocol (once per subscription URI for WAMP v1) and queues the shared bytes for each
+//! session; [`Hub::flush`], at the end of each burst, writes them into the sockets. A
+//! full queue never blocks the hub: that session is told to close with `4008` and
+//! everyone else carries on.
 
 mod frames;
 pub mod history;
