@@ -332,6 +332,7 @@ impl Hub {
         }
         let mut written = [Written::default(); Protocol::ALL.len()];
         for (writer, protocol) in to_flush.drain(..) {
+            writer.unlist();
             if let Some(total) = slot(protocol).and_then(|i| written.get_mut(i)) {
                 total.add(writer.flush_now());
             }

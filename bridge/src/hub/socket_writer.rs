@@ -229,10 +229,15 @@ impl SocketWriter {
         !self.listed.swap(true, Ordering::AcqRel)
     }
 
+    /// The hub's flush took this writer off its list (frames routed from now on list
+    /// it again).
+    pub(super) fn unlist(&self) {
+        self.listed.store(false, Ordering::Release);
+    }
+
     /// Writes what the socket takes now, unless the session has corked the writer.
     /// Whatever remains is left to the session task, which is woken for it.
     pub fn flush_now(&self) -> Written {
-        self.listed.store(false, Ordering::Release);
         let mut pending = self.lock();
         if pending.corked || pending.frames.is_empty() {
             return Written::default();
