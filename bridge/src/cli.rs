@@ -18,6 +18,7 @@ use push_bridge_publisher::{PublishError, Publisher};
 
 use crate::config::{self, ConfigError, Loaded, Overrides};
 use crate::event::is_valid_id;
+use crate::server::ServeError;
 use crate::topic::{Topic, TopicError};
 
 mod token;
@@ -140,9 +141,16 @@ fn serve(args: ServeArgs, stderr: &mut dyn Write) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    // `server::serve` sets up logging (`ops::logging::init_logging`) and runs.
-    crate::server::serve(loaded)?;
-    Ok(ExitCode::SUCCESS)
+    // `server::serve` reads the files the configuration names, sets up logging
+    // (`ops::logging::init_logging`) and runs.
+    match crate::server::serve(loaded) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(ServeError::Config(e)) => {
+            let _ = writeln!(stderr, "push-bridge: {e}");
+            Ok(ExitCode::from(EXIT_CONFIG))
+        }
+        Err(ServeError::Runtime(e)) => Err(e),
+    }
 }
 
 /// `check-config`: the effective configuration on `out` (exit 0), or the refusal on
@@ -152,19 +160,16 @@ fn check_config(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    // The token sources are read too (tokens file, JWT keys, introspection URL), so a
-    // broken key file shows up here rather than at the next start.
-    let loaded = loaded.and_then(|loaded| {
-        match crate::auth::Authenticator::from_config(&loaded.config.auth) {
-            Ok(_) => Ok(loaded),
-            Err(e) => Err(ConfigError::Invalid {
-                key: "auth".to_string(),
-                message: e.to_string(),
-                origin: None,
-            }),
-        }
-    });
-    match loaded {
+    // What `serve` reads before it starts is read too (tokens file, JWT keys, TLS
+    // files), so a broken file shows up here rather than at the next start.
+    let checked =
+        loaded.map_err(|e| e.to_string()).and_then(|loaded| {
+            match crate::server::prepare(&loaded.config) {
+                Ok(_) => Ok(loaded),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+    match checked {
         Ok(loaded) => match out.write_all(loaded.render_effective().as_bytes()) {
             Ok(()) => 0,
             Err(e) => {

@@ -182,6 +182,10 @@ pub struct ServerConfig {
     /// `[server.tls]`: serve wss:// and https:// directly (most sites terminate TLS at
     /// a reverse proxy instead).
     pub tls: Option<TlsConfig>,
+    /// A second, plain-HTTP listener for `/metrics`, `/healthz` and `/readyz`, so
+    /// metrics need not be exposed on the client port. `None`: off (`/metrics` is on
+    /// the client listener).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// PEM files of the certificate chain and its private key.
@@ -207,6 +211,7 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(10),
             default_protocol: DefaultProtocol::Wamp1,
             tls: None,
+            admin_listen: None,
         }
     }
 }

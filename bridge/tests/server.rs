@@ -295,3 +295,145 @@ async fn a_client_that_stops_answering_pings_is_dropped_after_two_heartbeats() {
     bridge.publisher().publish("a", &1).unwrap();
     assert_eq!(next_json(&mut answering).await["data"], 1);
 }
+
+/// Every configuration the bridge cannot start with exits 2, for `serve` as for
+/// `check-config`, so systemd (`RestartPreventExitStatus=2`) does not restart it in a
+/// loop; the message names the key or the file. A port in use is not such an error
+/// (`startup_errors_name_what_failed`): it exits 1 and may pass.
+#[test]
+fn serve_and_check_config_exit_2_for_every_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("tokens.toml"), "[[token]\nname = ").unwrap();
+    std::fs::create_dir(path("history-dir")).unwrap();
+    let listen = format!("server.listen = \"127.0.0.1:{}\"\n", free_port());
+    let pull = format!("ingress.pull = [\"tcp://127.0.0.1:{}\"]\n", free_port());
+    // (config, what stderr names, whether check-config reads it too)
+    let cases = [
+        (
+            format!("[auth]\ntokens_file = \"{}\"\n", path("tokens.toml")),
+            path("tokens.toml"),
+            true,
+        ),
+        (
+            format!(
+                "[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret_file = \"{}\"\n",
+                path("missing.secret")
+            ),
+            path("missing.secret"),
+            true,
+        ),
+        (
+            format!(
+                "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                path("missing.crt"),
+                path("missing.key")
+            ),
+            path("missing.crt"),
+            true,
+        ),
+        (
+            format!("[history]\nfile = \"{}\"\n", path("history-dir")),
+            "history.file".to_string(),
+            false,
+        ),
+        (
+            // Not a port: libzmq refuses it at bind.
+            "ingress.pull = [\"tcp://127.0.0.1:port\"]\n".to_string(),
+            "tcp://127.0.0.1:port".to_string(),
+            false,
+        ),
+    ];
+    for (i, (text, named, check_config_reads_it)) in cases.iter().enumerate() {
+        let config = dir.path().join(format!("case{i}.toml"));
+        // The case's own tables come after the top-level keys.
+        let pull = if text.contains("ingress.pull") {
+            ""
+        } else {
+            &pull
+        };
+        std::fs::write(&config, format!("{listen}{pull}{text}")).unwrap();
+        let mut commands = vec!["serve"];
+        if *check_config_reads_it {
+            commands.push("check-config");
+        }
+        for command in commands {
+            let output = run_bridge(&[command.as_ref(), "--config".as_ref(), config.as_os_str()]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command} with\n{text}\nstderr: {stderr}"
+            );
+            assert!(
+                stderr.contains(named.as_str()),
+                "{command}: {named} not named in {stderr}"
+            );
+        }
+    }
+}
+
+/// Every metric the bridge names is described (`# HELP`, as Prometheus users expect),
+/// once each of them has a sample; so is everything else `/metrics` shows.
+#[tokio::test]
+async fn every_metric_has_help() {
+    let bridge = Bridge::start();
+    let mut client = native_client(&bridge, &["a"]).await;
+    let publisher = bridge.publisher();
+    // The second is a duplicate id: the ingress rejects it.
+    for _ in 0..2 {
+        publisher.publish_with_id("a", "same-id", &1).unwrap();
+    }
+    assert_eq!(next_json(&mut client).await["data"], 1);
+    send(&mut client, r#"{"type":"publish"}"#).await;
+    assert_eq!(next_json(&mut client).await["type"], "error");
+    assert_eq!(
+        refused_status(&bridge.url("token=wrong"), &[], &[]).await.0,
+        401
+    );
+    bridge.wait_metric(
+        r#"push_bridge_ingress_rejected_total{reason="duplicate"}"#,
+        1.0,
+    );
+
+    let (_, body) = http_get(bridge.addr, "/metrics").unwrap();
+    let help: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for (name, _) in push_bridge::ops::metrics::HELP {
+        assert!(help.contains(&name), "no # HELP for {name} in\n{body}");
+    }
+    for typed in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = typed.split(' ').next().unwrap();
+        assert!(help.contains(&name), "# TYPE without # HELP: {name}");
+    }
+}
+
+/// With `server.admin_listen`, metrics and health are served there, and `/metrics`
+/// is no longer on the client port (health stays, for load balancers).
+#[test]
+fn the_admin_listener_serves_metrics_and_health() {
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let bridge = Bridge::start_with(&format!("server.admin_listen = \"{admin}\""));
+    let (status, body) = http_get(admin, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("# HELP push_bridge_build_info "), "{body}");
+    let (status, healthz) = http_get(admin, "/healthz").unwrap();
+    assert!(
+        status == 200 && healthz.ends_with("\r\n\r\nok\n"),
+        "{healthz}"
+    );
+    let (status, readyz) = http_get(admin, "/readyz").unwrap();
+    assert!(
+        status == 200 && readyz.ends_with("\r\n\r\nready\n"),
+        "{readyz}"
+    );
+    // Nothing a client could use.
+    assert_eq!(http_get(admin, "/").unwrap().0, 404);
+    assert_eq!(http_get(admin, "/events?topic=a").unwrap().0, 404);
+    // The client port keeps health but not metrics.
+    assert_eq!(http_get(bridge.addr, "/readyz").unwrap().0, 200);
+    assert_ne!(http_get(bridge.addr, "/metrics").unwrap().0, 200);
+}

@@ -26,6 +26,15 @@ impl Config {
             at_least("server.max_connections_per_ip", n, 1)?;
         }
         at_least("server.max_subscriptions", server.max_subscriptions, 1)?;
+        if server.admin_listen == Some(server.listen) {
+            return Err(ConfigError::invalid(
+                "server.admin_listen",
+                format!(
+                    "is the same address as server.listen ({}); give the admin listener an address of its own, e.g. \"127.0.0.1:9090\"",
+                    server.listen
+                ),
+            ));
+        }
         let frame = server.max_inbound_frame_bytes;
         at_least(
             "server.max_inbound_frame_bytes",

@@ -41,12 +41,44 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| e.to_string())?;
+    describe_all();
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    counter!(SLOW_CONSUMER_CLOSES_TOTAL).absolute(0);
     gauge!(SUBSCRIPTIONS).set(0.0);
     for protocol in Protocol::ALL {
         gauge!(CONNECTIONS, "protocol" => protocol.label()).set(0.0);
     }
     Ok(handle)
+}
+
+/// The `# HELP` text of every metric, as Prometheus shows it.
+pub const HELP: [(&str, &str); 14] = [
+    (CONNECTIONS, "Open client connections, by protocol."),
+    (CONNECTIONS_TOTAL, "Client connections accepted since start, by protocol."),
+    (SUBSCRIPTIONS, "Subscriptions (pattern per connection) held now."),
+    (INGRESS_MESSAGES_TOTAL, "ZeroMQ messages received, by socket."),
+    (INGRESS_REJECTED_TOTAL, "Ingress messages dropped, by reason (bad JSON, bad topic, too large, duplicate id, ...)."),
+    (EVENTS_QUEUED_TOTAL, "Event frames handed to client connections, by protocol."),
+    (EVENTS_DELIVERED_TOTAL, "Event frames written to client sockets, by protocol."),
+    (SLOW_CONSUMER_CLOSES_TOTAL, "Connections closed with 4008 because their send queue overflowed."),
+    (AUTH_FAILURES_TOTAL, "Refused connection attempts, by reason."),
+    (REFUSED_CLIENT_ACTIONS_TOTAL, "Client messages refused (publish, call, forbidden subscribe, bad frames), by protocol and action."),
+    (DELIVERY_LATENCY_SECONDS, "Seconds from ingress receipt to the socket write, sampled once per write."),
+    (BUILD_INFO, "Always 1; the version label names the running build."),
+    (HISTORY_EVENTS, "Events held in the resume history."),
+    (INGRESS_LAST_MESSAGE_AGE, "Seconds since the ingress last accepted a message."),
+];
+
+fn describe_all() {
+    for (name, help) in HELP {
+        if name == DELIVERY_LATENCY_SECONDS {
+            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+        } else if name.ends_with("_total") {
+            metrics::describe_counter!(name, help);
+        } else {
+            metrics::describe_gauge!(name, help);
+        }
+    }
 }
 
 pub fn connection_opened(protocol: Protocol) {

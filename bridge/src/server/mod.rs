@@ -29,32 +29,82 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, Loaded, ServerConfig};
 use crate::hub::{close_code, history, history_file, Hub};
-use crate::ingress::Ingress;
+use crate::ingress::{Ingress, IngressError};
 use crate::ops::shutdown::{Request, Shutdown, Signals, TaskTracker};
 use crate::ops::{logging, metrics, systemd};
 use routes::AppState;
 
+/// What the configuration names that the bridge must read before it starts: the token
+/// sources (tokens file, JWT keys) and the TLS files. `check-config` reads the same
+/// through [`prepare`], so both refuse a broken file the same way (exit 2).
+pub struct Prepared {
+    auth: Authenticator,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A configuration the bridge cannot start with, found only by reading what it names
+/// or by trying it. Restarting does not help: the file or the value must be fixed, so
+/// the command line exits 2 for it (the unit's `RestartPreventExitStatus=2`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigRefused {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot read history.file {}: {cause}", path.display())]
+    HistoryFile {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(transparent)]
+    Logging(#[from] logging::LoggingError),
+    #[error(transparent)]
+    Ingress(IngressError),
+}
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Fix the configuration (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigRefused),
+    /// Anything else (exit 1): a port in use, no file descriptors, …
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+/// Reads the token sources and the TLS files the configuration names.
+pub fn prepare(config: &Config) -> Result<Prepared, ConfigRefused> {
+    let auth = Authenticator::from_config(&config.auth)?;
+    let tls = match &config.server.tls {
+        Some(tls) => Some(tls::acceptor(tls)?),
+        None => None,
+    };
+    Ok(Prepared { auth, tls })
+}
+
 /// Runs the bridge until SIGTERM/SIGINT, then drains and returns.
-pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
-    logging::init_logging(&loaded.config.log)?;
+pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
+    let prepared = prepare(&loaded.config)?;
+    logging::init_logging(&loaded.config.log).map_err(ConfigRefused::from)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("push-bridge")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(loaded))
+    runtime.block_on(run(loaded, prepared))
 }
 
-async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
+async fn run(mut loaded: Loaded, prepared: Prepared) -> Result<(), ServeError> {
     let config = loaded.config.clone();
+    let Prepared { auth, tls } = prepared;
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     raise_open_file_limit();
     let metrics_handle =
         metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
-    let auth = Authenticator::from_config(&config.auth)?;
     let hub = Arc::new(Hub::new(
         config.server.send_queue,
         history::Limits {
@@ -65,8 +115,11 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
     ));
 
     if let Some(path) = &config.history.file {
-        let (events, skipped) = history_file::load(path)
-            .with_context(|| format!("cannot read history.file {}", path.display()))?;
+        let (events, skipped) =
+            history_file::load(path).map_err(|cause| ConfigRefused::HistoryFile {
+                path: path.clone(),
+                cause,
+            })?;
         if skipped > 0 {
             tracing::warn!(skipped, file = %path.display(), "unreadable lines in the history file were skipped");
         }
@@ -74,18 +127,25 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         hub.restore_history(events);
     }
 
-    let tls = match &config.server.tls {
-        Some(tls) => Some(tls::acceptor(tls)?),
-        None => None,
-    };
     let listener =
         match systemd::activated_listener().context("cannot use the socket systemd passed")? {
-            Some(listener) => TcpListener::from_std(listener)?,
+            Some(listener) => {
+                TcpListener::from_std(listener).context("cannot use the socket systemd passed")?
+            }
             None => bind_listener(config.server.listen).with_context(|| {
                 format!("cannot listen on {} (server.listen)", config.server.listen)
             })?,
         };
-    let local = listener.local_addr()?;
+    let local = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    let admin_listener = match config.server.admin_listen {
+        Some(addr) => Some(
+            bind_listener(addr)
+                .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?,
+        ),
+        None => None,
+    };
 
     let ingress_hub = Arc::clone(&hub);
     let last_message_at = Arc::new(AtomicU64::new(unix_millis()));
@@ -96,7 +156,12 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
             hub: ingress_hub,
             last_message,
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // A bind or connect failure may pass (the port is freed): not a config error.
+        IngressError::InvalidEndpoint { .. } => ServeError::Config(ConfigRefused::Ingress(e)),
+        e => ServeError::Runtime(e.into()),
+    })?;
 
     let state = Arc::new(AppState {
         limits: limits::Limits::new(
@@ -116,6 +181,17 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         sessions: TaskTracker::new(),
     });
     let accept = tokio::spawn(accept_loop(listener, tls, Arc::clone(&state)));
+    let admin = match admin_listener {
+        Some(listener) => {
+            let router = routes::admin_router(Arc::clone(&state));
+            Some(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the admin listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     tokio::spawn(heartbeat::run(Arc::clone(&state)));
     let upkeep = tokio::spawn({
         let shutdown = state.shutdown.clone();
@@ -127,7 +203,7 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         }
     });
     state.ready.store(true, Ordering::Release);
-    tracing::info!(listen = %local, ingress = ?ingress.bound_endpoints(), "push-bridge ready");
+    tracing::info!(listen = %local, admin = ?config.server.admin_listen, ingress = ?ingress.bound_endpoints(), "push-bridge ready");
     systemd::ready(&format!("listening on {local}"));
     let watchdog = tokio::spawn({
         let state = Arc::clone(&state);
@@ -183,6 +259,9 @@ async fn run(mut loaded: Loaded) -> anyhow::Result<()> {
         }
     }
     accept.abort();
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     upkeep.abort();
     tracing::info!("stopped");
     Ok(())

@@ -80,14 +80,33 @@ impl AppState {
     }
 }
 
+/// The client listener's routes. `/metrics` is here unless `server.admin_listen`
+/// serves it on a listener of its own.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+    ops_routes(state.config.admin_listen.is_none())
         .route("/events", get(sse::events))
         .fallback(any_path)
         .with_state(state)
+}
+
+/// The admin listener's routes (`server.admin_listen`): metrics and health, nothing
+/// a client could use.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    ops_routes(true)
+        .fallback(|| async { refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .with_state(state)
+}
+
+/// `/healthz` and `/readyz`, and `/metrics` when `with_metrics`.
+fn ops_routes(with_metrics: bool) -> Router<Arc<AppState>> {
+    let routes = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        routes.route("/metrics", get(metrics_text))
+    } else {
+        routes
+    }
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

@@ -219,3 +219,13 @@ fn log_level_must_be_a_filter_of_levels() {
         );
     }
 }
+
+#[test]
+fn the_admin_listener_needs_an_address_of_its_own() {
+    assert!(refused(|c| c.server.admin_listen = Some(c.server.listen))
+        .starts_with("server.admin_listen: is the same address as server.listen (127.0.0.1:8080)"));
+    assert_eq!(
+        check(|c| c.server.admin_listen = Some("127.0.0.1:9090".parse().unwrap())),
+        None
+    );
+}
