@@ -42,18 +42,14 @@ const CHILD_ENV: &str = "PUSH_BRIDGE_RESTART_PUBLISHER";
 /// A bridge with a fixed token (so the client can reconnect to its successor), a
 /// history file, and a history large enough that nothing in these runs is evicted.
 fn start_bridge(dir: &Path) -> Bridge {
-    let tokens = dir.join("tokens.toml");
-    std::fs::write(
-        &tokens,
-        format!("[[token]]\nname = \"t\"\ntoken = \"{TOKEN}\"\n"),
+    Bridge::start_with_token(
+        dir,
+        TOKEN,
+        &format!(
+            "history.file = \"{}\"\nhistory.size = 1000000\nhistory.max_bytes = \"512MiB\"",
+            dir.join("history.jsonl").display()
+        ),
     )
-    .unwrap();
-    Bridge::start_with(&format!(
-        "history.file = \"{}\"\nhistory.size = 1000000\nhistory.max_bytes = \"512MiB\"\n\
-         auth.tokens_file = \"{}\"",
-        dir.join("history.jsonl").display(),
-        tokens.display()
-    ))
 }
 
 /// The sequence numbers in a history file, oldest first.

@@ -196,11 +196,13 @@ fn a_handshake_that_never_finishes_is_cut_and_does_not_block_others() {
 async fn sigterm_closes_clients_with_1001_and_exits_0() {
     let mut bridge = Bridge::start();
     let mut native = native_client(&bridge, &["a"]).await;
-    let (mut wamp, _) = connect(&bridge.token_url(), &["wamp"], &[]).await.unwrap();
+    // WAMP v1 (here as the Superdesk UI opens it, with no subprotocol) is the exception:
+    // no close frame, so AutobahnJS 0.x reconnects (tests/drain.rs).
+    let (mut wamp, _) = connect(&bridge.token_url(), &[], &[]).await.unwrap();
     next_json(&mut wamp).await;
     bridge.signal("TERM");
     assert_eq!(close_code(&mut native).await.0, Some(1001));
-    assert_eq!(close_code(&mut wamp).await.0, Some(1001));
+    assert_eq!(close_code(&mut wamp).await.0, None, "no close frame");
     let status = bridge.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status}");
 }

@@ -61,6 +61,29 @@ impl RawStream {
         }
     }
 
+    /// Sends a FIN after what was written, then reads and drops what the peer sent and
+    /// nobody read (a real read each time: tokio's readiness may be stale).
+    fn shutdown_write(&self) -> io::Result<()> {
+        use std::io::Read;
+        let socket = match self {
+            RawStream::Tcp(s) => socket2::SockRef::from(s),
+            RawStream::Unix(s) => socket2::SockRef::from(s),
+        };
+        socket.shutdown(std::net::Shutdown::Write)?;
+        let mut unread = [0u8; 4096];
+        // Bounded: a peer that keeps sending gets the reset it asks for.
+        for _ in 0..64 {
+            match (&*socket).read(&mut unread) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn writable(&self) -> io::Result<()> {
         match self {
             RawStream::Tcp(s) => s.writable().await,
@@ -300,6 +323,15 @@ impl SocketWriter {
         self.lock().broken = true;
     }
 
+    /// Ends the connection without a WebSocket close frame: marks the writer closed and
+    /// sends a FIN after what was written. What the client sent and nobody read is
+    /// discarded, or closing the socket would reset the connection instead, throwing
+    /// away what still waits in the kernel's send buffer.
+    pub fn cut(&self) -> io::Result<()> {
+        self.close();
+        self.stream.shutdown_write()
+    }
+
     /// Waits until there is something to write and the socket takes some of it, writes
     /// what it can and returns what was delivered. Cancel-safe: nothing is taken off
     /// the queue before the socket took it.
@@ -527,6 +559,32 @@ mod tests {
         let mut got = [0u8; 6];
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"\x81\x01A\x81\x012");
+    }
+
+    #[tokio::test]
+    async fn a_cut_ends_the_stream_after_what_was_written_without_a_reset() {
+        use std::io::Write;
+        let (writer, mut peer) = pair().await;
+        writer
+            .queue_event(text_frame(b"last"), 0, Instant::now(), 10)
+            .unwrap();
+        writer.write_all().await.unwrap();
+        // Sent by the peer and never read: closing over it would reset the connection.
+        peer.write_all(b"pong").unwrap();
+        writer.cut().unwrap();
+        assert!(writer.queue_raw(text_frame(b"late")).is_err(), "closed");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(
+            got, b"\x81\x04last",
+            "what was written, then the end of the stream"
+        );
+        drop(writer);
+        assert_eq!(
+            peer.read(&mut [0; 1]).unwrap(),
+            0,
+            "no reset when it closes"
+        );
     }
 
     #[tokio::test]

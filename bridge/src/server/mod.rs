@@ -1,8 +1,9 @@
 //! The listener and the bridge's life cycle: start everything in order (so a bind
 //! error is a startup error naming what failed), accept connections with the
 //! handshake timeout, and on SIGTERM/SIGINT drain: readyz turns 503, no new
-//! connections, every session flushes its queue and closes with `1001`, the ingress
-//! drains what publishers had in flight and stops, the history is saved, exit 0 within
+//! connections, every session flushes its queue and closes with `1001` (a WAMP v1
+//! session's connection just ends, with no close frame), the ingress drains what
+//! publishers had in flight and stops, the history is saved, exit 0 within
 //! `server.drain_timeout` (docs/restarts.md).
 
 mod heartbeat;

@@ -56,6 +56,9 @@ enum End {
     Close(u16, &'static str),
     /// The connection is gone or dead: nothing more to send.
     Gone(&'static str),
+    /// End the connection without a close frame (a FIN after what was written): a WAMP
+    /// v1 session at a drain, so AutobahnJS 0.x sees a lost connection and reconnects.
+    Cut(&'static str),
 }
 
 /// Serves one upgraded connection to its end. Everything a session keeps for its life
@@ -216,7 +219,14 @@ impl Session {
                 match Box::pin(self.writer.write_all()).await {
                     Ok(written) => {
                         written.record(self.protocol());
-                        End::Close(code, reason_for(code))
+                        if self.protocol() == Protocol::Wamp1 {
+                            // No close frame, as at Ratchet's exit: AutobahnJS 0.x's
+                            // `ab.connect` reconnects only after a lost connection and
+                            // gives up for good after a clean close (docs/decisions.md).
+                            End::Cut(reason_for(code))
+                        } else {
+                            End::Close(code, reason_for(code))
+                        }
                     }
                     Err(_) => End::Gone("write failed"),
                 }
@@ -290,6 +300,13 @@ impl Session {
             }
             End::Gone(why) => {
                 tracing::trace!(session = %name, why, "connection ended");
+                None
+            }
+            End::Cut(why) => {
+                if let Err(error) = self.writer.cut() {
+                    tracing::trace!(session = %name, %error, "cannot end the connection cleanly");
+                }
+                tracing::trace!(session = %name, why, "connection ended without a close frame");
                 None
             }
         };

@@ -61,6 +61,22 @@ impl Bridge {
         Bridge::start_raw(dir, addr, zmq, &config, env)
     }
 
+    /// As [`start_with`](Self::start_with), with one static token (named `t`) in a
+    /// tokens file written to `dir`: a bridge restarted with the same config text
+    /// finds it, so a reconnecting client keeps its URL.
+    pub fn start_with_token(dir: &std::path::Path, token: &str, extra: &str) -> Bridge {
+        let tokens = dir.join("tokens.toml");
+        std::fs::write(
+            &tokens,
+            format!("[[token]]\nname = \"t\"\ntoken = \"{token}\"\n"),
+        )
+        .expect("write the tokens file");
+        Bridge::start_with(&format!(
+            "auth.tokens_file = \"{}\"\n{extra}",
+            tokens.display()
+        ))
+    }
+
     /// The config file the bridge was started with (rewrite it, then SIGHUP).
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("push-bridge.toml")
