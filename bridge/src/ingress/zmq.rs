@@ -224,7 +224,8 @@ pub(super) fn start(
     })
 }
 
-/// The transports the spec allows, refused early with a message saying what to write.
+/// The transports the bridge supports (`tcp://`, `ipc://`); others are refused early
+/// with a message saying what to write.
 fn check_endpoint(endpoint: &str) -> Result<(), IngressError> {
     let invalid = |reason: &str| IngressError::InvalidEndpoint {
         endpoint: endpoint.to_string(),
