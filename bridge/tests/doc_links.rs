@@ -1,14 +1,16 @@
-//! The documentation's links: every relative link in every Markdown file of the
-//! repository points at a file or directory that exists inside the repository, and
+//! The documentation's links: every relative link in every Markdown file git tracks
+//! points at a file or directory the repository holds (tracked, not only present), and
 //! every `#anchor` at a heading of the Markdown file it names. No file, Markdown or
 //! source, points at contract notes kept outside the repository, which its users
 //! never see: the project documents its contract in docs/ in its own words.
 //!
-//! Pure: reads files, starts nothing. Links with a scheme (`https://…`) are public
-//! URLs and are not fetched.
+//! Pure: reads files and asks `git ls-files` what is tracked (outside a git work tree
+//! every file found is checked). Links with a scheme (`https://…`) are public URLs and
+//! are not fetched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::process::Command;
 
 /// Directories never walked: build output, installed packages, version control, and
 /// the fuzzers' generated inputs.
@@ -121,9 +123,24 @@ fn anchors_are_slugged_as_github_does() {
 
 /// Every problem under `root`, as `path:line: what`.
 fn check_tree(root: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    walk(root, root, &mut files);
-    files.sort();
+    let (files, known) = match tracked_files(root) {
+        Some(files) => {
+            let mut known: HashSet<PathBuf> = HashSet::new();
+            for file in &files {
+                known.extend(
+                    file.ancestors()
+                        .take_while(|a| a.starts_with(root))
+                        .map(Path::to_path_buf),
+                );
+            }
+            (files, Some(known))
+        }
+        None => {
+            let mut files = Vec::new();
+            walk(root, root, &mut files);
+            (files, None)
+        }
+    };
     let mut anchor_cache: HashMap<PathBuf, HashMap<String, ()>> = HashMap::new();
     let mut problems = Vec::new();
     for file in &files {
@@ -148,7 +165,11 @@ fn check_tree(root: &Path) -> Vec<String> {
         }
         if file.extension().is_some_and(|e| e == "md") {
             for (number, target) in links(&text) {
-                if let Err(why) = resolve(root, file, &target, &text, &mut anchor_cache) {
+                let found = |path: &Path| match &known {
+                    Some(known) => known.contains(path),
+                    None => path.exists(),
+                };
+                if let Err(why) = resolve(root, file, &target, &text, &found, &mut anchor_cache) {
                     problems.push(format!("{shown}:{number}: {target}: {why}"));
                 }
             }
@@ -157,16 +178,48 @@ fn check_tree(root: &Path) -> Vec<String> {
     problems
 }
 
+/// The files git tracks under `root` (minus the skipped paths), sorted; `None` when
+/// `root` is not in a git work tree (an unpacked tarball, the self-check's tree).
+fn tracked_files(root: &Path) -> Option<Vec<PathBuf>> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let listing = String::from_utf8(output.stdout).ok()?;
+    let mut files: Vec<PathBuf> = listing
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(Path::new)
+        .filter(|f| !is_skipped(f))
+        .map(|f| root.join(f))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// Whether a path (relative to the root) is in a skipped directory.
+fn is_skipped(relative: &Path) -> bool {
+    relative.ancestors().any(|dir| {
+        SKIPPED_PATHS.iter().any(|p| dir == Path::new(p))
+            || dir
+                .file_name()
+                .is_some_and(|name| SKIPPED_DIRS.iter().any(|d| name == *d))
+    })
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let name = entry.file_name();
         let relative = path.strip_prefix(root).unwrap_or(&path);
-        let skipped = SKIPPED_DIRS.iter().any(|d| name == *d)
-            || SKIPPED_PATHS.iter().any(|p| relative == Path::new(p));
+        let skipped = is_skipped(relative);
         match entry.file_type() {
             Ok(t) if t.is_dir() && !skipped => walk(root, &path, out),
             Ok(t) if t.is_file() => out.push(path),
@@ -283,12 +336,14 @@ fn without_code_spans(line: &str) -> String {
     line.split('`').step_by(2).collect::<Vec<_>>().join(" ")
 }
 
-/// Checks one link target of `file`.
+/// Checks one link target of `file`; `found` says whether a path is part of the
+/// repository.
 fn resolve(
     root: &Path,
     file: &Path,
     target: &str,
     text: &str,
+    found: &dyn Fn(&Path) -> bool,
     cache: &mut HashMap<PathBuf, HashMap<String, ()>>,
 ) -> Result<(), String> {
     if target.starts_with("file:") {
@@ -313,8 +368,8 @@ fn resolve(
     if !resolved.starts_with(root) {
         return Err("points outside the repository".into());
     }
-    if !resolved.exists() {
-        return Err("no such file or directory".into());
+    if !found(&resolved) {
+        return Err("no such file or directory in the repository (or not tracked by git)".into());
     }
     let Some(anchor) = anchor.filter(|a| !a.is_empty()) else {
         return Ok(());
