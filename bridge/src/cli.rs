@@ -1,4 +1,4 @@
-//! The command line (spec/operations.md "Command line"): `serve` (the default),
+//! The command line (docs/configuration.md "Command line"): `serve` (the default),
 //! `check-config`, `publish` and `token` (in `cli/token.rs`). Parsing is clap's; this module
 //! turns each command into calls on the library and decides what is printed and the
 //! exit status.

@@ -1,4 +1,4 @@
-//! Configuration (spec/operations.md "Configuration"): one struct tree mirroring the
+//! Configuration (docs/configuration.md): one struct tree mirroring the
 //! TOML file, layered with figment (defaults → file → `PUSH_BRIDGE_*` environment →
 //! command-line flags) and validated once into typed values.
 //!
@@ -121,7 +121,7 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// The event history that resume replays from (spec/clients.md "Event ids, history
+/// The event history that resume replays from (docs/protocol.md "Event ids, history
 /// and resume").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -268,7 +268,7 @@ pub struct AuthConfig {
     pub introspect: Option<IntrospectConfig>,
 }
 
-/// JSON Web Tokens (spec/clients.md "Authentication"). Exactly one key source:
+/// JSON Web Tokens (docs/protocol.md "Authentication"). Exactly one key source:
 /// `secret`/`secret_file` (HS*), `public_key_file` (PEM: RS*, PS*, ES*, EdDSA) or
 /// `jwks_file` (`kid` selects the key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

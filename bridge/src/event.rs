@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::topic::Topic;
 
 /// What the ingress hands to the hub: a message that passed every check of
-/// spec/ingress.md. `data` is the event data as compact JSON text (serialized once
+/// docs/publishing.md "Wire format". `data` is the event data as compact JSON text (serialized once
 /// here, embedded as-is in every protocol's frame).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngressMessage {

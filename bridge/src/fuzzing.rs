@@ -461,7 +461,7 @@ pub fn topic_relations(data: &[u8]) {
     }
     for a in &patterns {
         for t in &topics {
-            // `matches` as the spec says it: segment by segment, `*` any one segment.
+            // `matches` as docs/protocol.md defines it: segment by segment, `*` any one segment.
             let mut ts = t.segments();
             let expected = a
                 .segments()

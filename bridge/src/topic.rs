@@ -1,4 +1,4 @@
-//! Topics and patterns (spec/clients.md "Topics and patterns"): parsing, matching and
+//! Topics and patterns (docs/protocol.md "Topics and patterns"): parsing, matching and
 //! covering. Pure: no I/O, no allocation beyond the validated string.
 //!
 //! A [`Topic`] names what an event is about (`article:42`); a [`Pattern`] is what a

@@ -205,6 +205,108 @@ fn every_key_is_documented_and_every_documented_key_exists() {
     }
 }
 
+/// Keys docs/configuration.md documents ahead of the code that reads them. A key here
+/// that check-config knows fails the test below: take it off the list.
+const UPCOMING_KEYS: &[&str] = &["server.admin_listen"];
+
+/// The reference for users, docs/configuration.md, names every key check-config knows
+/// and no other, each with its real default: what the example config must do, the
+/// reference must do too.
+#[test]
+fn the_configuration_reference_documents_every_key_with_its_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let printed = check_config(&everything_on(dir.path()));
+    let known = mentioned_keys(&printed);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let reference = reference_keys(&std::fs::read_to_string(&path).expect("read reference"));
+
+    let undocumented: Vec<_> = known
+        .keys()
+        .filter(|k| !reference.contains_key(*k))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "keys check-config knows but docs/configuration.md does not document: {undocumented:?}"
+    );
+    let unknown: Vec<_> = reference
+        .keys()
+        .filter(|k| !known.contains_key(*k) && !UPCOMING_KEYS.contains(&k.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "keys docs/configuration.md documents but check-config does not know: {unknown:?}"
+    );
+    let arrived: Vec<_> = UPCOMING_KEYS
+        .iter()
+        .filter(|k| known.contains_key(**k))
+        .collect();
+    assert!(
+        arrived.is_empty(),
+        "{arrived:?} exist now: remove them from UPCOMING_KEYS"
+    );
+    for (key, default) in printed_defaults(&printed) {
+        let shown = reference.get(&key).cloned().flatten();
+        assert_eq!(
+            shown.as_deref(),
+            Some(format!("`{default}`").as_str()),
+            "docs/configuration.md shows {key} with a default other than the real one"
+        );
+    }
+}
+
+/// What docs/configuration.md documents: each heading that names a section
+/// (`` ## `[server]` ``) with `None`, and each row of the table under it
+/// (`` | `listen` | `"127.0.0.1:8080"` | … ``) as dotted key → its default cell.
+fn reference_keys(text: &str) -> BTreeMap<String, Option<String>> {
+    let mut keys = BTreeMap::new();
+    let mut section: Option<String> = None;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix('#') {
+            let name = heading.trim_start_matches('#').trim();
+            section = (name.strip_prefix("`[").and_then(|n| n.strip_suffix("]`")))
+                .filter(|n| is_key_path(n))
+                .map(str::to_string);
+            if let Some(section) = &section {
+                keys.insert(section.clone(), None);
+            }
+            continue;
+        }
+        let (Some(section), Some(row)) = (&section, line.strip_prefix('|')) else {
+            continue;
+        };
+        let mut cells = row.split('|').map(str::trim);
+        let key = cells.next().unwrap_or_default();
+        let Some(key) = key.strip_prefix('`').and_then(|k| k.strip_suffix('`')) else {
+            continue;
+        };
+        if is_key_path(key) {
+            let default = cells.next().map(str::to_string);
+            keys.insert(format!("{section}.{key}"), default);
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_reference_reader_reads_sections_and_rows() {
+    let text = "# Configuration\n\n| key | default |\n|---|---|\n| `stray` | `1` |\n\n\
+                ## `[server]`\n\n| key | default | meaning |\n|---|---|---|\n\
+                | `listen` | `\"127.0.0.1:8080\"` | where |\n| `tls_like` | unset | x |\n\n\
+                ### `[server.tls]`\n\n| `cert` | — | PEM |\n\n## Units\n\n| `not_a_key` | `2` |\n";
+    let keys = reference_keys(text);
+    let expected: BTreeMap<String, Option<String>> = [
+        ("server", None),
+        ("server.listen", Some("`\"127.0.0.1:8080\"`")),
+        ("server.tls_like", Some("unset")),
+        ("server.tls", None),
+        ("server.tls.cert", Some("—")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+    .collect();
+    assert_eq!(keys, expected);
+}
+
 #[test]
 fn the_key_reader_reads_keys_and_skips_prose() {
     let text = "# prose with a = sign inside\n[server]\nlisten = \"x\"  # default\n\

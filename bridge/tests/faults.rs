@@ -353,8 +353,8 @@ fn raw_frame(first: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Hostile WebSocket frames on every protocol: oversized (also only announced, and
 /// built from fragments), invalid UTF-8, binary, unmasked, unknown opcode. Each closes
-/// that connection with the spec's code (or drops it for a protocol error) and the
-/// bridge serves on.
+/// that connection with the documented code (docs/protocol.md "Close codes"; or drops
+/// it for a protocol error) and the bridge serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_close_with_the_spec_codes_and_the_bridge_serves_on() {
     let bridge = Bridge::start();

@@ -1,4 +1,4 @@
-//! The service files (spec/operations.md "systemd"): `scripts/install.sh` into a
+//! The service files (docs/operations.md): `scripts/install.sh` into a
 //! temporary DESTDIR (idempotent, never overwrites a config, `--uninstall` keeps it,
 //! `--purge` does not), and the units as installed pass `systemd-analyze verify` with
 //! no output at all (it only warns on unknown keys) and keep their

@@ -1,4 +1,4 @@
-//! The live page at `/` (spec/clients.md "HTTP endpoints"): its headers, and the page
+//! The live page at `/` (docs/protocol.md "HTTP endpoints"): its headers, and the page
 //! itself in a real browser. The browser tests run `tests/browser/live_page.mjs`
 //! (playwright-core from npm) against Debian's headless Chromium, never a downloaded
 //! browser; `scripts/test` installs both. The page connects with the token from its

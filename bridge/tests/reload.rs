@@ -1,4 +1,4 @@
-//! SIGHUP reload (spec/operations.md "Signals") and secrets in logs, against the real
+//! SIGHUP reload (docs/operations.md "Signals") and secrets in logs, against the real
 //! binary.
 
 mod support;

@@ -99,7 +99,7 @@ fn soak_duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Pattern `pattern` matches `topic` (spec/clients.md "Topics and patterns").
+/// Pattern `pattern` matches `topic` (docs/protocol.md "Topics and patterns").
 fn matches(pattern: &str, topic: &str) -> bool {
     let topic: Vec<&str> = topic.split(':').collect();
     let pattern: Vec<&str> = pattern.split(':').collect();

@@ -1,4 +1,4 @@
-//! The Superdesk drop-in (spec principle 5), proven with real parts: Superdesk
+//! The Superdesk drop-in (docs/superdesk.md), proven with real parts: Superdesk
 //! Publisher's own producer code path (php-cli + php-zmq, a persistent PUSH socket as
 //! GosWebSocketBundle's ZmqPusher builds it, `tests/php/superdesk_pusher.php`) and the
 //! Ratchet push tutorial's producer (`tests/php/ratchet_pusher.php`), against the real

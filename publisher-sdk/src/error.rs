@@ -10,7 +10,7 @@ use crate::wire::{TopicError, MAX_ID_LEN};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
-    /// The topic breaks the topic rules (spec/clients.md); nothing was sent.
+    /// The topic breaks the topic rules (docs/protocol.md); nothing was sent.
     #[error("invalid topic {topic:?}: it {source}")]
     InvalidTopic {
         topic: String,

@@ -1,6 +1,7 @@
-//! The wire rules a publisher and the bridge share (spec/ingress.md, spec/clients.md
-//! "Topics and patterns"): what a valid topic and event id look like. The bridge uses
-//! these very functions, so a message the SDK accepts is one the bridge accepts.
+//! The wire rules a publisher and the bridge share (docs/publishing.md "Wire format",
+//! docs/protocol.md "Topics and patterns"): what a valid topic and event id look like.
+//! The bridge uses these very functions, so a message the SDK accepts is one the
+//! bridge accepts.
 
 /// Longest topic or pattern, in bytes.
 pub const MAX_TOPIC_LEN: usize = 256;
@@ -68,7 +69,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// Number of frames of the message the SDK sends: `[topic, id, data-json]`
-/// (spec/ingress.md "multipart with id").
+/// (docs/publishing.md "One event = one message of three frames").
 pub const FRAMES: usize = 3;
 
 /// The frames of one event in the "multipart with id" form: `[topic, id, data-json]`.

@@ -1,4 +1,4 @@
-//! Where a client's token is found (spec/clients.md "Authentication"), first found
+//! Where a client's token is found (docs/protocol.md "Authentication"), first found
 //! wins: the `token` query parameter, `Authorization: Bearer`, a `bearer.<token>`
 //! WebSocket subprotocol entry, a configured cookie. Pure: request parts in,
 //! candidate tokens out.

@@ -1,4 +1,4 @@
-//! Token introspection (spec/clients.md "Authentication"): the bridge asks the
+//! Token introspection (docs/protocol.md "Authentication"): the bridge asks the
 //! content API whether a token is valid, the way Superdesk Publisher checks its own
 //! API keys, instead of keeping a copy of them.
 //!

@@ -1,4 +1,4 @@
-//! JSON Web Tokens (spec/clients.md "Authentication"): verifying a client's token into
+//! JSON Web Tokens (docs/protocol.md "Authentication"): verifying a client's token into
 //! a [`JwtGrant`] (subject, permitted patterns, expiry), and minting HS* tokens for
 //! `push-bridge token`. Built once from `[auth.jwt]` (again on SIGHUP); the key files
 //! are read then, never per connection.

@@ -1,4 +1,4 @@
-//! Authentication before the upgrade (spec/clients.md "Authentication"): one
+//! Authentication before the upgrade (docs/protocol.md "Authentication"): one
 //! [`Authenticator`] over the enabled token kinds. A request's token is found by
 //! [`credentials`], checked here, and turned into a [`Grant`]: the token's name (for
 //! logs and metrics; never the token) and the patterns it permits.

@@ -1,4 +1,4 @@
-//! Static tokens from a TOML file (spec/clients.md "Authentication"):
+//! Static tokens from a TOML file (docs/protocol.md "Authentication"):
 //!
 //! ```toml
 //! [[token]]

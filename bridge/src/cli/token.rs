@@ -1,5 +1,5 @@
 //! `push-bridge token --topics 'a,b:*' --ttl 1h [--sub NAME] [--config FILE]`
-//! (spec/operations.md "Command line"): mints a JWT with the HS secret of
+//! (docs/configuration.md "Command line"): mints a JWT with the HS secret of
 //! `[auth.jwt]`, for operators and tests. The configuration is loaded as
 //! `check-config` loads it, and the token is printed alone on stdout, so
 //! `TOKEN=$(push-bridge token …)` works.

@@ -1,4 +1,4 @@
-//! The bounded event history (spec/clients.md "Event ids, history and resume"): the
+//! The bounded event history (docs/protocol.md "Event ids, history and resume"): the
 //! last `history.size` events, at most `history.max_bytes` of them, none older than
 //! `history.max_age`. It answers two questions: "is this publisher id a duplicate?"
 //! and "what came after this id?" (resume). Pure: time is passed in.

@@ -1,5 +1,5 @@
 //! One received ZeroMQ message (all its frames) → an [`IngressMessage`] or a
-//! [`Rejected`] with the reason (spec/ingress.md "Message forms"). Pure: no sockets, no
+//! [`Rejected`] with the reason (docs/publishing.md "Wire format"). Pure: no sockets, no
 //! clock, no logging; the caller counts, warns and hands on.
 //!
 //! The forms, by frame count:

@@ -1,7 +1,7 @@
-//! The ingress: publishers → bridge over ZeroMQ (spec/ingress.md). It binds one PULL
-//! socket per `ingress.pull` endpoint and connects one SUB socket per `ingress.sub`
-//! endpoint, receives on a dedicated thread, and hands every accepted message to a
-//! sink (the hub's entrance) in arrival order.
+//! The ingress: publishers → bridge over ZeroMQ (docs/publishing.md "Wire format").
+//! It binds one PULL socket per `ingress.pull` endpoint and connects one SUB socket
+//! per `ingress.sub` endpoint, receives on a dedicated thread, and hands every
+//! accepted message to a sink (the hub's entrance) in arrival order.
 //!
 //! Three parts with one job each:
 //! - [`message`] (pure) turns one message's frames into an [`IngressMessage`] or a

@@ -1,4 +1,4 @@
-//! The seam to libzmq (crate `zmq`, a vendored libzmq 4.3.5): every ZeroMQ call of the
+//! The seam to libzmq (crate `zmq`, a vendored libzmq 4.3.4): every ZeroMQ call of the
 //! ingress lives in this file. It opens the sockets, then runs one blocking poll loop
 //! on a dedicated thread and passes each received message's frames to [`Dispatch`].
 //! libzmq rather than a pure-Rust ZMTP stack because libzmq peers (pyzmq, php-zmq,
@@ -228,7 +228,8 @@ pub(super) fn start(
     })
 }
 
-/// The transports the spec allows, refused early with a message saying what to write.
+/// The transports the bridge supports (`tcp://`, `ipc://`); others are refused early
+/// with a message saying what to write.
 fn check_endpoint(endpoint: &str) -> Result<(), IngressError> {
     let invalid = |reason: &str| IngressError::InvalidEndpoint {
         endpoint: endpoint.to_string(),

@@ -1,4 +1,4 @@
-//! Logging (spec/operations.md "Logs"): one tracing subscriber for the process, text or
+//! Logging (docs/configuration.md "[log]"): one tracing subscriber for the process, text or
 //! JSON lines on stderr (journald captures it), filtered by `log.level` unless
 //! `RUST_LOG` is set, which then decides. The filter sits behind a reload handle so
 //! that SIGHUP can apply a new `log.level` without a restart.

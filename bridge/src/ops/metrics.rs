@@ -1,4 +1,4 @@
-//! Metrics (spec/operations.md "Metrics"): one place that names every metric, so the
+//! Metrics (docs/operations.md "Monitor"): one place that names every metric, so the
 //! Prometheus text at `/metrics` and the docs agree, and call sites stay one line.
 //!
 //! Built on the `metrics` facade with the Prometheus exporter's recorder (no HTTP

@@ -1,4 +1,4 @@
-//! Rate limiting for log lines (spec/operations.md "Logs": warnings for rejected
+//! Rate limiting for log lines (docs/configuration.md "[log]": warnings for rejected
 //! ingress messages are rate-limited). A peer that sends garbage at 100k msg/s must
 //! not turn the log into a second copy of its traffic, yet the sysadmin must still
 //! learn how much was dropped: each key may log about once per interval, and the line

@@ -1,4 +1,4 @@
-//! Signals and graceful shutdown (spec/operations.md "Signals"): one token every task
+//! Signals and graceful shutdown (docs/operations.md "Signals"): one token every task
 //! watches, a tracker that lets the server wait for sessions to finish closing, and
 //! the process signals the bridge acts on.
 

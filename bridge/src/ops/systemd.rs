@@ -1,4 +1,4 @@
-//! systemd integration (spec/operations.md "systemd"): the notify protocol (READY once
+//! systemd integration (docs/operations.md): the notify protocol (READY once
 //! the listener and ingress are up, STATUS with connection counts, WATCHDOG pings from
 //! the async runtime at half of `WATCHDOG_USEC`, STOPPING on drain) and socket
 //! activation (`LISTEN_FDS`). Outside systemd (no `NOTIFY_SOCKET`, no `LISTEN_FDS`)

@@ -1,4 +1,4 @@
-//! The client protocols, as pure codecs (spec/clients.md "WebSocket endpoint"): a text
+//! The client protocols, as pure codecs (docs/protocol.md "WebSocket endpoint"): a text
 //! frame from a client goes in, a typed request or a refusal comes out; an event or an
 //! answer goes in, the frame's JSON text comes out. No sockets, no clocks, no state
 //! beyond what a caller hands in, so every rule is unit-tested here and the session

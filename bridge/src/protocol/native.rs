@@ -1,6 +1,6 @@
-//! The native JSON protocol, `push-bridge.v1` (spec/clients.md "Native JSON
+//! The native JSON protocol, `push-bridge.v1` (docs/protocol.md "Native JSON
 //! protocol"): client text frames in → [`Request`] or [`RequestError`]; answers and
-//! events out as compact JSON text with the keys in the spec's order.
+//! events out as compact JSON text with the keys in docs/protocol.md's order.
 //!
 //! A client has exactly two actions, subscribe and unsubscribe. Whatever else it sends
 //! is answered with an `error` frame (`unsupported` for another `type`, `bad_request`
@@ -189,7 +189,7 @@ fn parse_topics(object: &Map<String, Value>) -> Result<Vec<Pattern>, String> {
     }
 }
 
-/// Field order is the spec's; absent options are left out, not sent as `null`.
+/// Field order is docs/protocol.md's; absent options are left out, not sent as `null`.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Frame<'a> {

@@ -1,4 +1,4 @@
-//! Server-Sent Events framing (spec/clients.md "Server-Sent Events"): each event as
+//! Server-Sent Events framing (docs/protocol.md "Server-Sent Events"): each event as
 //! `id: <event id>` and one `data:` line holding the native `event` frame's JSON.
 //! Event ids are printable ASCII and the JSON is compact, so neither holds a newline.
 

@@ -1,4 +1,4 @@
-//! WAMP v1, `wamp` (spec/clients.md "WAMP v1"; docs/protocol-notes.md 1.6–2.6): the
+//! WAMP v1, `wamp` (docs/protocol.md "WAMP v1"): the
 //! protocol of Superdesk's Ratchet server, spoken by autobahn.js 0.8 and by
 //! Superdesk's plain-`WebSocket` browser client, which opens with no subprotocol,
 //! waits for a frame starting with `0`, sends `[5, "package_created"]` and acts on

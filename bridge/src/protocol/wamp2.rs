@@ -1,5 +1,5 @@
-//! WAMP v2, `wamp.2.json`, subscriber role only (spec/clients.md "WAMP v2 subscriber";
-//! docs/protocol-notes.md 3): the codec a session uses to let npm `autobahn` clients
+//! WAMP v2, `wamp.2.json`, subscriber role only (docs/protocol.md "WAMP v2 subscriber";
+//! WAMP's Basic Profile): the codec a session uses to let npm `autobahn` clients
 //! subscribe. The bridge is a broker that accepts no publications, calls or
 //! registrations.
 //!

@@ -1,4 +1,4 @@
-//! Heartbeats for every WebSocket session from one task (spec/operations.md
+//! Heartbeats for every WebSocket session from one task (docs/configuration.md
 //! `server.heartbeat`): each session is pinged once per heartbeat, a sixteenth of them
 //! at a time, through its socket writer, and a session whose client has sent nothing
 //! (not even a pong) for two heartbeats is dropped. One task instead of a timer per

@@ -350,7 +350,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
             }
         };
         let _ = stream.set_nodelay(true);
-        // A client that reads nothing for two heartbeats is gone (spec/clients.md:
+        // A client that reads nothing for two heartbeats is gone (docs/protocol.md:
         // "closes a connection that has not answered within two intervals").
         let stream = stall::StallGuard::new(stream, 2 * state.config.heartbeat);
         let router = router.clone();

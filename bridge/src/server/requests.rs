@@ -1,7 +1,7 @@
 //! What a session does with the frames its client sends: decode them with the
 //! protocol's codec, check them against the token's grant and the limits, apply
 //! subscribe/unsubscribe to the hub, and say what to answer. Everything else a client
-//! sends is refused (spec principle 1: one way).
+//! sends is refused (one way: docs/protocol.md).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! HTTP routes on the one listener (spec/clients.md "HTTP endpoints"): `/healthz`,
+//! HTTP routes on the one listener (docs/protocol.md "HTTP endpoints"): `/healthz`,
 //! `/readyz`, `/metrics`, and WebSocket upgrades on any path. Every check that can
 //! refuse a client (draining, limits, origin, token) runs here, before the upgrade,
 //! and answers a plain HTTP status with a JSON body.
@@ -163,7 +163,7 @@ async fn any_path(
     }
 }
 
-/// The live page (spec/clients.md "HTTP endpoints"): one self-contained file that
+/// The live page (docs/protocol.md "HTTP endpoints"): one self-contained file that
 /// connects with the token in its own URL and shows the events it receives.
 const LIVE_PAGE: &str = include_str!("live.html");
 

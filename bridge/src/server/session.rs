@@ -3,7 +3,7 @@
 //! directly; the session task reads client frames (tungstenite, over the same socket),
 //! hands them to [`ClientState`], writes what the socket could not take at once when it
 //! becomes writable again, pings every heartbeat, and closes with the code the
-//! situation calls for (see the close code table in spec/clients.md).
+//! situation calls for (see the close code table in docs/protocol.md).
 
 use std::io;
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! Server-Sent Events at `GET /events?topic=a&topic=b:1` (spec/clients.md
+//! Server-Sent Events at `GET /events?topic=a&topic=b:1` (docs/protocol.md
 //! "Server-Sent Events"): the same admission as a WebSocket (token in the query or
 //! headers), then a `text/event-stream` of the subscribed topics' events, a comment
 //! every heartbeat, and resume from `Last-Event-ID` (header, or `lastEventId` query).

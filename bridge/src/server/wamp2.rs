@@ -1,4 +1,4 @@
-//! The WAMP v2 subscriber session (spec/clients.md "WAMP v2 subscriber"): HELLO →
+//! The WAMP v2 subscriber session (docs/protocol.md "WAMP v2 subscriber"): HELLO →
 //! (CHALLENGE ticket → AUTHENTICATE) → WELCOME, then SUBSCRIBE/UNSUBSCRIBE; every
 //! other request is refused the WAMP way (ERROR), violations ABORT and close.
 //!

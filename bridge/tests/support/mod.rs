@@ -304,7 +304,7 @@ pub enum ConnectError {
 
 /// Opens a WebSocket as a browser does: with the given subprotocols (empty: no
 /// header) and extra headers, accepting an answer that selects no subprotocol (the
-/// spec's "only unknown entries" case; strict clients would fail it). Returns the
+/// "only unknown entries" case of docs/protocol.md; strict clients would fail it). Returns the
 /// stream and the subprotocol the server selected.
 pub async fn connect(
     url: &str,

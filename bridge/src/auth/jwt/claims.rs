@@ -1,5 +1,5 @@
 //! The claim checks of a JWT: the jsonwebtoken [`Validation`] built from `[auth.jwt]`
-//! (every default set explicitly, since jsonwebtoken's differ from the spec), its errors
+//! (every default set explicitly, since jsonwebtoken's differ from docs/protocol.md), its errors
 //! mapped to [`JwtRejection`]s, and the reading of the topics claim and `exp`.
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use super::JwtRejection;
 use crate::config::JwtConfig;
 use crate::topic::Pattern;
 
-/// jsonwebtoken's checks, all set explicitly (its defaults differ from the spec).
+/// jsonwebtoken's checks, all set explicitly (its defaults differ from docs/protocol.md).
 pub(super) fn validation(algorithm: Algorithm, config: &JwtConfig) -> Validation {
     let mut validation = Validation::new(algorithm);
     let mut required = HashSet::new();

@@ -1,4 +1,4 @@
-//! The frames a WAMP v2 router sends (docs/protocol-notes.md 3.1), as compact JSON
+//! The frames a WAMP v2 router sends (WAMP's Basic Profile), as compact JSON
 //! text built directly: every one is a fixed layout of integers and escaped strings, and
 //! EVENT embeds the event's JSON text as it is, so no frame is built through a `Value`.
 //! Empty Args/Kw are omitted, except EVENT's `[data]`, where AutobahnJS expects it.

@@ -1,5 +1,5 @@
-//! WAMP v2 topic URIs ↔ the bridge's topics and patterns (spec/clients.md "WAMP v2
-//! subscriber", "Topics and patterns"; docs/protocol-notes.md 3.3). Pure.
+//! WAMP v2 topic URIs ↔ the bridge's topics and patterns (docs/protocol.md "WAMP v2
+//! subscriber", "Topics and patterns"). Pure.
 //!
 //! **The mapping.** A WAMP URI separates components with `.`, a bridge topic separates
 //! segments with `:`; a URI component becomes the topic segment at the same position.
