@@ -164,6 +164,8 @@ fn run_example(language: &str, code: &str) -> String {
     ))
     .expect("PATH");
     let child = Command::new(program)
+        // sh -e: any failing command fails the example, not only the last one.
+        .args((program == "sh").then_some("-e"))
         .arg(script)
         .current_dir(dir.path())
         .env("PATH", path)
