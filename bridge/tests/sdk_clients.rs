@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,12 +17,6 @@ use support::*;
 /// publisher's order (not sorted), non-ASCII raw, `{}` still an object.
 const FIRST_DATA: &str =
     r#"{"n":1,"text":"Zürich 🌩 \"quoted\" a/b","nested":{"b":[1,2],"a":null},"empty":{}}"#;
-
-fn sdk_dir(language: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../publisher-sdk")
-        .join(language)
-}
 
 /// The events every driver publishes, in order, on `sdk:<language>`.
 fn events(language: &str) -> Value {
@@ -43,14 +36,8 @@ fn events(language: &str) -> Value {
 
 /// Runs `node tests/e2e_driver.js` of the Node client; killed after [`WAIT`].
 fn node_driver(args: &[&str]) -> String {
-    let dir = sdk_dir("node");
-    assert!(
-        dir.join("node_modules/zeromq").is_dir(),
-        "the Node publisher's dependencies are not installed: run scripts/test, or \
-         npm ci --prefix publisher-sdk/node"
-    );
     let child = Command::new("node")
-        .arg(dir.join("tests/e2e_driver.js"))
+        .arg(node_publisher_dir().join("tests/e2e_driver.js"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,9 +6,14 @@
 // publisher-sdk/vectors.json pins the exact frames; tests/publisher.test.js checks them.
 //
 //   const { Publisher } = require("push-bridge-publisher");
-//   const publisher = new Publisher("tcp://127.0.0.1:5555");
-//   const id = await publisher.publish("package_created", { state: "create" });
-//   await publisher.close();
+//
+//   async function main() {
+//     const publisher = new Publisher("tcp://127.0.0.1:5555");
+//     const id = await publisher.publish("package_created", { state: "create" });
+//     await publisher.close();
+//   }
+//
+// (README.md has the whole example; bridge/tests/sdk_readmes.rs runs it.)
 "use strict";
 
 const crypto = require("node:crypto");

@@ -117,3 +117,15 @@ pub use builder::{
 pub use error::PublishError;
 pub use id::new_event_id;
 pub use publisher::Publisher;
+
+/// The Rust examples of this crate's README, compiled by `cargo test --doc` so that
+/// they keep compiling as the API changes (examples that need a running bridge are
+/// `no_run`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
+/// The Rust examples of docs/publishing.md, compiled by `cargo test --doc` as above.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/publishing.md")]
+pub struct PublishingGuideExamples;

@@ -613,3 +613,21 @@ pub fn output_within(mut child: Child) -> std::process::Output {
     }
     child.wait_with_output().expect("output")
 }
+
+/// A thin publisher client's directory: `publisher-sdk/python`, `php` or `node`.
+pub fn sdk_dir(language: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../publisher-sdk")
+        .join(language)
+}
+
+/// The Node publisher's package directory, with its dependencies installed.
+pub fn node_publisher_dir() -> PathBuf {
+    let dir = sdk_dir("node");
+    assert!(
+        dir.join("node_modules/zeromq").is_dir(),
+        "the Node publisher's dependencies are not installed: run scripts/test, or \
+         npm ci --prefix publisher-sdk/node --ignore-scripts"
+    );
+    dir
+}
