@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::{Args, EXIT_PUBLISH};
+use super::Args;
+
+/// Exit status when a file cannot be written (a runtime failure).
+const EXIT_WRITE: u8 = 1;
 
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct GenerateArgs {
@@ -109,7 +112,7 @@ pub fn generate(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         Err((path, e)) => {
             let what = path.map_or("standard output".to_string(), |p| p.display().to_string());
             let _ = writeln!(err, "push-bridge generate: cannot write {what}: {e}");
-            EXIT_PUBLISH
+            EXIT_WRITE
         }
     }
 }
@@ -228,7 +231,7 @@ mod tests {
             out: Some(out_dir.join("push-bridge.1").join("sub")),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(generate(&blocked, &mut out, &mut err), EXIT_PUBLISH);
+        assert_eq!(generate(&blocked, &mut out, &mut err), EXIT_WRITE);
         let err = String::from_utf8(err).expect("UTF-8");
         assert!(err.contains("cannot write") && err.contains("sub"), "{err}");
     }
