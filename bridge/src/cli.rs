@@ -1,5 +1,6 @@
 //! The command line (docs/configuration.md "Command line"): `serve` (the default),
-//! `check-config`, `publish` and `token` (in `cli/token.rs`). Parsing is clap's; this module
+//! `check-config`, `publish` and `token` (in `cli/token.rs`), and the hidden `generate`
+//! (man pages and completions for packages, `cli/generate.rs`). Parsing is clap's; this module
 //! turns each command into calls on the library and decides what is printed and the
 //! exit status.
 //!
@@ -21,7 +22,9 @@ use crate::event::is_valid_id;
 use crate::server::ServeError;
 use crate::topic::{Topic, TopicError};
 
+mod generate;
 mod token;
+pub use generate::{GenerateArgs, Generated};
 pub use token::{mint_token, TokenArgs, TokenError};
 
 /// Exit status when the configuration is refused.
@@ -63,6 +66,9 @@ pub enum Command {
     /// Mint a JWT with the HS secret of [auth.jwt]; prints the token.
     #[command(display_name = "push-bridge")]
     Token(TokenArgs),
+    /// Write the man pages or shell completions (for packagers).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
@@ -126,6 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 stderr,
             )))
         }
+        Command::Generate(generate_args) => Ok(ExitCode::from(generate::generate(
+            &generate_args,
+            stdout,
+            stderr,
+        ))),
     }
 }
 
