@@ -32,11 +32,12 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The fenced code blocks of the section headed `heading`, each as its lines.
+/// The fenced code blocks of the section headed exactly `## heading`, each as its
+/// lines.
 fn code_blocks(readme: &str, heading: &str) -> Vec<Vec<String>> {
     let section = readme
         .split("\n## ")
-        .find(|s| s.starts_with(heading))
+        .find(|s| s.lines().next() == Some(heading))
         .unwrap_or_else(|| panic!("README.md has no section \"## {heading}\""));
     let mut blocks = Vec::new();
     let mut block: Option<Vec<String>> = None;
@@ -108,7 +109,7 @@ async fn the_readme_commands_work_as_written() {
     let run_blocks = code_blocks(&readme, "Run it");
     let run = line_starting(&run_blocks, "cargo run");
     assert_eq!(run, "cargo run --release", "the README's run command");
-    let first_event = code_blocks(&readme, "Publish a first event");
+    let first_event = code_blocks(&readme, "Publish a first event and see it");
     let websocat = line_starting(&first_event, "websocat ");
     let subscribe = line_starting(&first_event, "{\"type\":\"subscribe\"");
     let publish = line_starting(&first_event, "cargo run --release -- publish ");
