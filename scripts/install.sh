@@ -212,7 +212,9 @@ install_all() {
     for unit in "${units[@]}"; do
         put_file "$work/$unit" "$unitdir/$unit" 0644
     done
-    put_file "$repo/docs/operations.md" "$docdir/operations.md" 0644
+    for doc in operations configuration protocol; do
+        put_file "$repo/docs/$doc.md" "$docdir/$doc.md" 0644
+    done
     # The current example, always up to date: diff it against your config on upgrade.
     put_file "$repo/systemd/push-bridge.toml" "$docdir/push-bridge.toml.example" 0644
 
@@ -265,7 +267,9 @@ uninstall_all() {
     done
     remove "$sysusersdir/push-bridge.conf"
     remove "$bin"
-    remove "$docdir/operations.md"
+    for doc in operations configuration protocol; do
+        remove "$docdir/$doc.md"
+    done
     remove "$docdir/push-bridge.toml.example"
     remove_dir_if_empty "$docdir"
 

@@ -89,12 +89,14 @@ fn systemd_analyze(args: &[&std::ffi::OsStr]) -> Output {
         })
 }
 
-const INSTALLED: [&str; 6] = [
+const INSTALLED: [&str; 8] = [
     "usr/local/bin/push-bridge",
     "usr/local/lib/systemd/system/push-bridge.service",
     "usr/local/lib/systemd/system/push-bridge.socket",
     "usr/local/lib/sysusers.d/push-bridge.conf",
     "usr/local/share/doc/push-bridge/operations.md",
+    "usr/local/share/doc/push-bridge/configuration.md",
+    "usr/local/share/doc/push-bridge/protocol.md",
     "usr/local/share/doc/push-bridge/push-bridge.toml.example",
 ];
 
