@@ -169,11 +169,10 @@ pub(super) fn start(
 
     for endpoint in &config.pull {
         let socket = new_socket(&context, zmq::PULL, endpoint, config)?;
-        guarded(|| socket.bind(endpoint)).map_err(|e| {
-            failed(endpoint, e, |endpoint, reason| IngressError::Bind {
-                endpoint,
-                reason,
-            })
+        guarded(|| socket.bind(endpoint)).map_err(|e| IngressError::Bind {
+            endpoint: endpoint.clone(),
+            reason: describe(e),
+            invalid: matches!(e, Some(zmq::Error::EINVAL)),
         })?;
         let actual = match socket.get_last_endpoint() {
             Ok(Ok(actual)) => actual,
@@ -194,11 +193,10 @@ pub(super) fn start(
         for prefix in &config.sub_prefixes {
             socket.set_subscribe(prefix.as_bytes()).map_err(setup)?;
         }
-        guarded(|| socket.connect(endpoint)).map_err(|e| {
-            failed(endpoint, e, |endpoint, reason| IngressError::Connect {
-                endpoint,
-                reason,
-            })
+        guarded(|| socket.connect(endpoint)).map_err(|e| IngressError::Connect {
+            endpoint: endpoint.clone(),
+            reason: describe(e),
+            invalid: matches!(e, Some(zmq::Error::EINVAL)),
         })?;
         detach.push(Detach::Disconnect(endpoint.clone()));
         sockets.push((socket, dispatch.add_socket(endpoint)));
@@ -295,20 +293,6 @@ fn guarded(call: impl FnOnce() -> zmq::Result<()>) -> Result<(), Option<zmq::Err
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Some(e)),
         Err(_) => Err(None),
-    }
-}
-
-/// A bind or connect failure: an endpoint libzmq cannot parse is a configuration
-/// error; anything else (`other`: a port in use, an address not up yet) may pass.
-fn failed(
-    endpoint: &str,
-    error: Option<zmq::Error>,
-    other: fn(String, String) -> IngressError,
-) -> IngressError {
-    let (endpoint, reason) = (endpoint.to_string(), describe(error));
-    match error {
-        Some(zmq::Error::EINVAL) => IngressError::InvalidEndpoint { endpoint, reason },
-        _ => other(endpoint, reason),
     }
 }
 

@@ -158,10 +158,13 @@ async fn run(mut loaded: Loaded, prepared: Prepared) -> Result<(), ServeError> {
             last_message,
         },
     )
-    .map_err(|e| match e {
-        // A bind or connect failure may pass (the port is freed): not a config error.
-        IngressError::InvalidEndpoint { .. } => ServeError::Config(ConfigRefused::Ingress(e)),
-        e => ServeError::Runtime(e.into()),
+    .map_err(|e| {
+        if e.is_invalid_endpoint() {
+            ServeError::Config(ConfigRefused::Ingress(e))
+        } else {
+            // A port in use may be freed: not a configuration error.
+            ServeError::Runtime(e.into())
+        }
     })?;
 
     let state = Arc::new(AppState {
