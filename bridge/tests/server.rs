@@ -439,3 +439,15 @@ fn the_admin_listener_serves_metrics_and_health() {
     assert_eq!(http_get(bridge.addr, "/readyz").unwrap().0, 200);
     assert_ne!(http_get(bridge.addr, "/metrics").unwrap().0, 200);
 }
+
+/// What the bridge says while it reads its token sources at start reaches the log: a
+/// JWT secret too short to be safe is warned about.
+#[test]
+fn a_short_jwt_secret_is_warned_about_at_start() {
+    let bridge = Bridge::start_with("[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"short\"\n");
+    let stderr = bridge.stderr();
+    assert!(
+        stderr.contains("auth.jwt.secret is only 5 bytes"),
+        "no warning in\n{stderr}"
+    );
+}

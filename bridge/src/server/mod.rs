@@ -89,8 +89,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigRefused> {
 
 /// Runs the bridge until SIGTERM/SIGINT, then drains and returns.
 pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
-    let prepared = prepare(&loaded.config)?;
+    // Logging first: reading the token sources may warn (a short JWT secret).
     logging::init_logging(&loaded.config.log).map_err(ConfigRefused::from)?;
+    let prepared = prepare(&loaded.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("push-bridge")
