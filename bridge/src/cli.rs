@@ -173,13 +173,10 @@ fn check_config(
 ) -> u8 {
     // What `serve` reads before it starts is read too (tokens file, JWT keys, TLS
     // files), so a broken file shows up here rather than at the next start.
-    let checked =
-        loaded.map_err(|e| e.to_string()).and_then(|loaded| {
-            match crate::server::prepare(&loaded.config) {
-                Ok(_) => Ok(loaded),
-                Err(e) => Err(e.to_string()),
-            }
-        });
+    let checked = loaded.map_err(|e| e.to_string()).and_then(|loaded| {
+        let prepared = crate::server::prepare(&loaded.config);
+        prepared.map(|_| loaded).map_err(|e| e.to_string())
+    });
     match checked {
         Ok(loaded) => match out.write_all(loaded.render_effective().as_bytes()) {
             Ok(()) => 0,

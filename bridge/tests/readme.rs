@@ -14,7 +14,6 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -24,13 +23,6 @@ use support::*;
 /// The first build may take a while even in debug (the test suite has built the
 /// bridge, but `cargo run` may still compile what differs).
 const FIRST_START: Duration = Duration::from_secs(600);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_path_buf()
-}
 
 /// The fenced code blocks of the section headed exactly `## heading`, each as its
 /// lines.
@@ -75,11 +67,7 @@ fn typed(command: &str) -> Command {
         .current_dir(repo_root())
         .process_group(0);
     // The test's environment is not the newcomer's.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PUSH_BRIDGE_") {
-            shell.env_remove(name);
-        }
-    }
+    without_bridge_env(&mut shell);
     shell
 }
 

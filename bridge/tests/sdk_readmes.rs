@@ -69,9 +69,7 @@ fn client_readme_events() -> Vec<Expected> {
 }
 
 fn repo_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
+    repo_root().join(path)
 }
 
 /// The fenced code blocks of a Markdown text: (info string, code).

@@ -93,7 +93,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// a client could use.
 pub fn admin_router(state: Arc<AppState>) -> Router {
     ops_routes(true)
-        .fallback(|| async { refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async { not_found() })
         .with_state(state)
 }
 
@@ -147,6 +147,10 @@ pub fn refusal(status: StatusCode, error: &str, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+fn not_found() -> Response {
+    refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
 /// WebSocket upgrades on any path; anything else is the live page at `/` or 404.
 async fn any_path(
     State(state): State<Arc<AppState>>,
@@ -159,7 +163,7 @@ async fn any_path(
             websocket(state, peer, parts.uri, parts.headers, upgrade).await
         }
         None if request.method() == Method::GET && request.uri().path() == "/" => live_page(),
-        None => refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        None => not_found(),
     }
 }
 

@@ -95,13 +95,7 @@ impl Bridge {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_push-bridge"));
-        // The test's own settings (PUSH_BRIDGE_SOAK_SECS, …) are not bridge config.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("PUSH_BRIDGE_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
+        let mut child = without_bridge_env(&mut command)
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -523,6 +517,17 @@ impl Drop for PythonPeer {
     }
 }
 
+/// Removes every `PUSH_BRIDGE_…` variable from `command`'s environment: the test's own
+/// settings (PUSH_BRIDGE_SOAK_SECS, …) are not bridge config.
+pub fn without_bridge_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PUSH_BRIDGE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Runs the bridge binary with `args` to completion, killing it after [`WAIT`].
 pub fn run_bridge(args: &[&std::ffi::OsStr]) -> std::process::Output {
     let child = Command::new(env!("CARGO_BIN_EXE_push-bridge"))
@@ -614,11 +619,17 @@ pub fn output_within(mut child: Child) -> std::process::Output {
     child.wait_with_output().expect("output")
 }
 
+/// The workspace root (the repository), where README.md and docs/ are.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bridge crate sits in the workspace root")
+        .to_path_buf()
+}
+
 /// A thin publisher client's directory: `publisher-sdk/python`, `php` or `node`.
 pub fn sdk_dir(language: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../publisher-sdk")
-        .join(language)
+    repo_root().join("publisher-sdk").join(language)
 }
 
 /// The Node publisher's package directory, with its dependencies installed.
