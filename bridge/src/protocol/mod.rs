@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::config::DefaultProtocol;
 
+pub mod close;
 pub mod native;
+pub mod session;
 pub mod sse;
 pub mod wamp1;
 pub mod wamp2;
