@@ -25,9 +25,12 @@ pub use frames::{
 };
 pub use uri::{accepts, subscription_pattern, topic_uri, Match, UriError, URI_SEPARATOR};
 
+use std::hash::{Hash, Hasher};
+
 use serde_json::{Map, Value};
 
 use super::{excerpt, kind, shown};
+use crate::topic::Pattern;
 
 /// One client message the router acts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +176,16 @@ pub const CLOSE_SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
 /// session, subscription and publication ids.
 pub fn id_from_random(bits: u64) -> u64 {
     (bits & (MAX_ID - 1)) + 1
+}
+
+/// The subscription id of (`pattern`, `match_`): the same in every session and every
+/// run (a hash mapped onto WAMP's id range), so the hub frames one EVENT per
+/// subscription and shares it between the sessions holding it.
+pub fn subscription_id(pattern: &Pattern, match_: Match) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    pattern.as_str().hash(&mut hasher);
+    match_.as_str().hash(&mut hasher);
+    id_from_random(hasher.finish())
 }
 
 /// Parses one client text frame.

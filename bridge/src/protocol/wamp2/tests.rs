@@ -613,3 +613,24 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn subscription_ids_are_fixed_per_pattern_and_policy() {
+    let id = |pattern: &str, match_| subscription_id(&Pattern::parse(pattern).unwrap(), match_);
+    // The values the hub has always given (clients may hold them across a reconnect
+    // to another bridge process).
+    assert_eq!(id("article:42", Match::Exact), 8_750_736_362_937_026);
+    assert_eq!(id("article:42", Match::Prefix), 4_523_757_440_994_979);
+    assert_eq!(id("*", Match::Wildcard), 8_202_859_774_030_958);
+    for pattern in ["a", "a:b", "tenant:*:article", "*"] {
+        let ids = [Match::Exact, Match::Prefix, Match::Wildcard].map(|m| id(pattern, m));
+        for one in ids {
+            assert!((1..=MAX_ID).contains(&one), "{pattern}");
+            assert_eq!(
+                ids.iter().filter(|&&other| other == one).count(),
+                1,
+                "{pattern}"
+            );
+        }
+    }
+}
