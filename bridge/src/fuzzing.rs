@@ -21,6 +21,9 @@ use crate::protocol::wamp2::{self, Match};
 use crate::protocol::{native, negotiate, wamp1};
 use crate::topic::{Pattern, Topic, MAX_LEN, SEPARATOR, WILDCARD};
 
+mod client_sessions;
+pub use client_sessions::client_sessions;
+
 /// Separates frames (ingress) and header sections: never part of UTF-8 text.
 const FRAME_SEPARATOR: u8 = 0xff;
 

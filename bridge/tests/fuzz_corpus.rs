@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("topic_relations", fuzzing::topic_relations),
     ("credentials", fuzzing::credentials),
     ("config", fuzzing::config),
+    ("client_sessions", fuzzing::client_sessions),
 ];
 
 fn fuzz_dir() -> PathBuf {
