@@ -121,7 +121,7 @@ pub fn client_sessions(data: &[u8]) {
             let answer = match asked {
                 FollowUp::Resume => {
                     resumes += 1;
-                    let replay = (resumes % 2 == 0).then(|| vec![replayed_event()]);
+                    let replay = resumes.is_multiple_of(2).then(|| vec![replayed_event()]);
                     let expected_frames = replay.as_ref().map_or(1, |r| 1 + r.len());
                     let recovered = replay.is_some();
                     let answer = session.resumed(replay);

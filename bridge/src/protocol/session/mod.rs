@@ -54,7 +54,8 @@ pub enum Action {
     /// Subscribe to `patterns` (new to this session) and answer with
     /// [`ClientSession::resumed`]: the events after the one with id `since` that match
     /// one of `patterns` and none of `already` (the patterns it held before, whose
-    /// events it already had live), or `None` when `since` is unknown.
+    /// events it already had live), or `None` when `since` is unknown. `patterns` is
+    /// empty when the client held them all: `since` still decides `recovered`.
     Resume {
         patterns: Vec<Pattern>,
         already: Vec<Pattern>,

@@ -2,6 +2,11 @@
 //! `welcome` on open; subscribe (all or nothing, with an optional resume) and
 //! unsubscribe; every other frame answered with an `error` frame, counted, and charged
 //! to the error budget.
+//!
+//! A subscribe with `since` is answered in two steps: [`Action::Resume`] (the patterns
+//! are held from then on), and, once the driver has the replay,
+//! [`NativeSession::resumed`] gives the `subscribed` frame and the replayed events. The
+//! driver answers before it feeds the next frame.
 
 use std::collections::HashSet;
 use std::time::Instant;

@@ -35,10 +35,9 @@ pub const MISSING_TOKEN: &str = "pass a token: ?token=… in the URL, or the tic
 pub const OUT_OF_ORDER: &str = "message not allowed at this point of the session";
 
 /// Where a WAMP v2 session is in its life.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 enum Phase {
     /// Waiting for HELLO.
-    #[default]
     Hello,
     /// CHALLENGE sent, waiting for AUTHENTICATE.
     Challenged { authid: Option<String> },
