@@ -17,9 +17,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use push_bridge_publisher::{PublishError, Publisher};
 
+use crate::app::ServeError;
 use crate::config::{self, ConfigError, Loaded, Overrides};
 use crate::event::is_valid_id;
-use crate::server::ServeError;
 use crate::topic::{Topic, TopicError};
 
 mod generate;
@@ -152,9 +152,9 @@ fn serve(args: ServeArgs, stderr: &mut dyn Write) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    // `server::serve` reads the files the configuration names, sets up logging
+    // `app::serve` reads the files the configuration names, sets up logging
     // (`ops::logging::init_logging`) and runs.
-    match crate::server::serve(loaded) {
+    match crate::app::serve(loaded) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(ServeError::Config(e)) => {
             let _ = writeln!(stderr, "push-bridge: {e}");
@@ -174,7 +174,7 @@ fn check_config(
     // What `serve` reads before it starts is read too (tokens file, JWT keys, TLS
     // files), so a broken file shows up here rather than at the next start.
     let checked = loaded.map_err(|e| e.to_string()).and_then(|loaded| {
-        let prepared = crate::server::prepare(&loaded.config);
+        let prepared = crate::app::prepare(&loaded.config);
         prepared.map(|_| loaded).map_err(|e| e.to_string())
     });
     match checked {

@@ -51,6 +51,18 @@ impl Grant {
         pattern.is_covered_by_any(&self.patterns)
     }
 
+    /// Why `patterns` may not all be subscribed with this grant ("the token does not
+    /// permit: a, b"), or `None` when every one is permitted.
+    pub fn refuses(&self, patterns: &[Pattern]) -> Option<String> {
+        let forbidden: Vec<&str> = patterns
+            .iter()
+            .filter(|p| !self.permits(p))
+            .map(Pattern::as_str)
+            .collect();
+        (!forbidden.is_empty())
+            .then(|| format!("the token does not permit: {}", forbidden.join(", ")))
+    }
+
     /// A connection still to authenticate inside its protocol (WAMP v2 ticket): it
     /// may subscribe to nothing yet.
     pub fn pending() -> Self {
@@ -125,6 +137,25 @@ pub enum AuthError {
     Jwt(#[from] JwtError),
     #[error("auth.introspect: {0}")]
     Introspect(#[from] IntrospectError),
+}
+
+/// The authenticator in force, shared by the admission checks and the sessions that
+/// authenticate inside their protocol, and swapped whole by a reload.
+#[derive(Debug)]
+pub struct CurrentAuth(std::sync::RwLock<Arc<Authenticator>>);
+
+impl CurrentAuth {
+    pub fn new(auth: Authenticator) -> Self {
+        CurrentAuth(std::sync::RwLock::new(Arc::new(auth)))
+    }
+
+    pub fn get(&self) -> Arc<Authenticator> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn replace(&self, auth: Arc<Authenticator>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = auth;
+    }
 }
 
 /// Every enabled token kind; a token is accepted if any of them accepts it.

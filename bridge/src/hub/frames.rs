@@ -1,90 +1,93 @@
-//! The frames of one event, built lazily and at most once each, then shared by every
-//! recipient: one per protocol for native and SSE, one per subscription URI for WAMP
-//! v1, one per subscription id for WAMP v2. WebSocket frames are complete (header and
-//! payload), ready for the socket; SSE frames are the body text.
+//! The frames of one event, built lazily, at most once each, and shared by every
+//! recipient. The hub does not know what a frame looks like: each outlet names the
+//! frame it needs by a [`FrameKey`] and says how to build it; the first recipient that
+//! needs a frame builds it, everyone after gets the same bytes.
 
-use std::collections::HashMap;
-
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
-use super::socket_writer::text_frame;
-
 use crate::event::Event;
-use crate::protocol::wamp2::{self, Match};
-use crate::protocol::{native, sse, wamp1};
-use crate::topic::Pattern;
 
+/// Names one frame of an event: `kind` is chosen by the outlets (one per format), and
+/// `detail` tells apart frames of one kind (e.g. one per subscription).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameKey {
+    pub kind: u8,
+    pub detail: u64,
+}
+
+impl FrameKey {
+    pub const fn new(kind: u8, detail: u64) -> Self {
+        FrameKey { kind, detail }
+    }
+}
+
+/// The frames built so far for one event.
 pub struct EventFrames<'a> {
     event: &'a Event,
-    publication: u64,
-    /// The native event's JSON: the payload of the native frame and of the SSE one.
-    native_text: Option<String>,
-    native: Option<Bytes>,
-    sse: Option<Utf8Bytes>,
-    /// The index visits one pattern's subscribers together: caching the last WAMP v1
-    /// frame builds each once.
-    wamp1: Option<(*const Pattern, Bytes)>,
-    wamp2: HashMap<u64, Bytes>,
+    built: Vec<(FrameKey, Bytes)>,
+    /// Where the last lookup found its frame: the index visits one pattern's
+    /// subscribers together, so the next lookup is usually the same.
+    last: usize,
 }
 
 impl<'a> EventFrames<'a> {
-    /// `publication`: the WAMP v2 publication id of this event.
-    pub fn new(event: &'a Event, publication: u64) -> Self {
+    pub fn new(event: &'a Event) -> Self {
         EventFrames {
             event,
-            publication,
-            native_text: None,
-            native: None,
-            sse: None,
-            wamp1: None,
-            wamp2: HashMap::new(),
+            built: Vec::new(),
+            last: 0,
         }
     }
 
-    fn native_text(&mut self) -> &str {
-        let event = self.event;
-        self.native_text
-            .get_or_insert_with(|| native::event(&event.topic, &event.id, &event.data))
+    pub fn event(&self) -> &'a Event {
+        self.event
     }
 
-    pub fn native(&mut self) -> Bytes {
-        if self.native.is_none() {
-            self.native = Some(text_frame(self.native_text().as_bytes()));
+    /// The frame named `key`, built by `build` if nobody needed it yet. `build` may
+    /// itself ask for other frames (one format embedding another).
+    pub fn get_or_build(&mut self, key: FrameKey, build: impl FnOnce(&mut Self) -> Bytes) -> Bytes {
+        if let Some((_, frame)) = self.built.get(self.last).filter(|(k, _)| *k == key) {
+            return frame.clone();
         }
-        self.native.clone().unwrap_or_default()
-    }
-
-    pub fn sse(&mut self) -> Utf8Bytes {
-        if self.sse.is_none() {
-            let id = &self.event.id;
-            self.sse = Some(sse::event(id, self.native_text()).into());
+        if let Some(at) = self.built.iter().position(|(k, _)| *k == key) {
+            self.last = at;
+            return self.built[at].1.clone();
         }
-        self.sse.clone().unwrap_or_default()
+        let frame = build(self);
+        self.last = self.built.len();
+        self.built.push((key, frame.clone()));
+        frame
     }
+}
 
-    /// `[8, uri, data]` where `uri` is the subscription's pattern.
-    pub fn wamp1(&mut self, pattern: &Pattern) -> Bytes {
-        match &self.wamp1 {
-            Some((p, frame)) if std::ptr::eq(*p, pattern) => frame.clone(),
-            _ => {
-                let text = wamp1::event(pattern.as_str(), &self.event.data);
-                let frame = text_frame(text.as_bytes());
-                self.wamp1 = Some((pattern as *const Pattern, frame.clone()));
-                frame
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::Topic;
+
+    #[test]
+    fn each_frame_is_built_once_and_may_embed_another() {
+        let event = Event {
+            topic: Topic::parse("a").unwrap(),
+            id: "1".into(),
+            data: "{}".into(),
+            received: std::time::Instant::now(),
+        };
+        let mut frames = EventFrames::new(&event);
+        let mut builds = 0;
+        let inner = FrameKey::new(1, 0);
+        let outer = FrameKey::new(2, 0);
+        for _ in 0..3 {
+            let frame = frames.get_or_build(outer, |frames| {
+                builds += 1;
+                let inner = frames.get_or_build(inner, |f| Bytes::from(f.event().data.to_string()));
+                Bytes::from(format!("[{}]", std::str::from_utf8(&inner).unwrap()))
+            });
+            assert_eq!(&frame[..], b"[{}]");
         }
-    }
-
-    /// EVENT for subscription `id`; pattern subscriptions carry `details.topic`.
-    pub fn wamp2(&mut self, id: u64, match_: Match) -> Bytes {
-        let (event, publication) = (self.event, self.publication);
-        self.wamp2
-            .entry(id)
-            .or_insert_with(|| {
-                let topic = (match_ != Match::Exact).then(|| wamp2::topic_uri(&event.topic));
-                text_frame(wamp2::event(id, publication, topic.as_deref(), &event.data).as_bytes())
-            })
-            .clone()
+        assert_eq!(builds, 1);
+        let other = frames.get_or_build(FrameKey::new(2, 7), |_| Bytes::from_static(b"x"));
+        assert_eq!(&other[..], b"x");
+        assert_eq!(&frames.get_or_build(inner, |_| Bytes::new())[..], b"{}");
     }
 }

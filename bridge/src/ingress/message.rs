@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::config::IngressConfig;
 use crate::event::{is_valid_id, IngressMessage};
-use crate::json_kind::kind;
+use crate::json_text::{excerpt, kind};
 use crate::topic::Topic;
 
 /// Why a message was dropped. Each reason is a label of
@@ -111,10 +111,6 @@ impl From<&IngressConfig> for Rules {
     }
 }
 
-/// Longest piece of a bad topic or id quoted in a detail: enough to recognise it,
-/// short enough that a hostile peer cannot flood the log.
-const QUOTE_MAX: usize = 64;
-
 /// Parses one message (all its frames, in order) according to `rules`.
 pub fn parse(frames: &[&[u8]], rules: &Rules) -> Result<IngressMessage, Rejected> {
     // Size first: nothing about an oversized message is worth parsing.
@@ -143,7 +139,7 @@ pub fn parse(frames: &[&[u8]], rules: &Rules) -> Result<IngressMessage, Rejected
                     Rejection::BadId,
                     format!(
                         "frame 2 {} is not an id (1-128 bytes of printable ASCII)",
-                        quote(id)
+                        excerpt(id)
                     ),
                 ));
             }
@@ -210,7 +206,7 @@ fn envelope_id(object: &Map<String, Value>) -> Result<Option<String>, Rejected> 
             Rejection::BadId,
             format!(
                 "field \"id\" {} is not an id (1-128 bytes of printable ASCII)",
-                quote(id)
+                excerpt(id)
             ),
         )),
         Some(other) => Err(Rejected::new(
@@ -247,14 +243,18 @@ fn field_topic(topic: &str, field: &str) -> Result<Topic, Rejected> {
     Topic::parse(topic).map_err(|e| {
         Rejected::new(
             Rejection::BadTopic,
-            format!("field {field:?} {} {e}", quote(topic)),
+            format!("field {field:?} {} {e}", excerpt(topic)),
         )
     })
 }
 
 fn topic_frame(topic: &str) -> Result<Topic, Rejected> {
-    Topic::parse(topic)
-        .map_err(|e| Rejected::new(Rejection::BadTopic, format!("frame 1 {} {e}", quote(topic))))
+    Topic::parse(topic).map_err(|e| {
+        Rejected::new(
+            Rejection::BadTopic,
+            format!("frame 1 {} {e}", excerpt(topic)),
+        )
+    })
 }
 
 fn data_frame(json: &str, frame: usize) -> Result<String, Rejected> {
@@ -280,14 +280,6 @@ fn text(frame: &[u8], n: usize) -> Result<&str, Rejected> {
             ),
         )
     })
-}
-
-/// `s` debug-quoted, cut to [`QUOTE_MAX`] characters.
-fn quote(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_MAX) {
-        Some((cut, _)) => format!("{:?}…", &s[..cut]),
-        None => format!("{s:?}"),
-    }
 }
 
 #[cfg(test)]
@@ -737,15 +729,6 @@ mod tests {
             .detail;
         assert!(detail.len() < 200, "{detail}");
         assert!(detail.contains('…'), "{detail}");
-        assert_eq!(quote("é"), "\"é\"");
-        assert_eq!(
-            quote(&"é".repeat(QUOTE_MAX)),
-            format!("{:?}", "é".repeat(QUOTE_MAX))
-        );
-        assert_eq!(
-            quote(&"é".repeat(QUOTE_MAX + 1)),
-            format!("{:?}…", "é".repeat(QUOTE_MAX))
-        );
     }
 
     #[test]

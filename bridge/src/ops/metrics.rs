@@ -4,7 +4,7 @@
 //! Built on the `metrics` facade with the Prometheus exporter's recorder (no HTTP
 //! listener of its own: the bridge serves `/metrics` on its main listener).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -134,4 +134,63 @@ pub fn auth_failure(reason: &'static str) {
 pub fn refused_client_action(protocol: Protocol, action: &'static str) {
     counter!(REFUSED_CLIENT_ACTIONS_TOTAL, "protocol" => protocol.label(), "action" => action)
         .increment(1);
+}
+
+/// Event frames counted per protocol while routing one event or writing one burst out,
+/// recorded at the end: one metric update per protocol, not one per session.
+#[derive(Debug, Default)]
+pub struct Tally {
+    queued: [u64; Protocol::ALL.len()],
+    /// Frames written, and the oldest one's arrival at the ingress.
+    delivered: [(u64, Option<Instant>); Protocol::ALL.len()],
+}
+
+impl Tally {
+    /// Frames put on a session's queue.
+    pub fn queued(&mut self, protocol: Protocol, frames: u64) {
+        self.queued[slot(protocol)] += frames;
+    }
+
+    /// Frames written to a session's socket (or stream); `oldest`: when the ingress
+    /// received the oldest of them.
+    pub fn delivered(&mut self, protocol: Protocol, frames: u64, oldest: Option<Instant>) {
+        let (total, first) = &mut self.delivered[slot(protocol)];
+        *total += frames;
+        *first = match (*first, oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Updates the metrics with what was counted.
+    pub fn record(&self) {
+        for (i, protocol) in Protocol::ALL.into_iter().enumerate() {
+            events_queued(protocol, self.queued[i]);
+            if let (frames, Some(oldest)) = self.delivered[i] {
+                events_delivered(protocol, frames, oldest.elapsed());
+            }
+        }
+    }
+}
+
+/// Where `protocol` sits in [`Protocol::ALL`].
+fn slot(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Wamp1 => 0,
+        Protocol::Native => 1,
+        Protocol::Wamp2 => 2,
+        Protocol::Sse => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_protocol_has_its_own_tally_slot() {
+        for (i, protocol) in Protocol::ALL.into_iter().enumerate() {
+            assert_eq!(slot(protocol), i, "{protocol:?}");
+        }
+    }
 }

@@ -103,7 +103,10 @@ mod tests {
             [1000, 1000, 1000, 1001, 1003, 1007, 1007, 1007, 1008, 1009, 4001, 4003, 4008, 1006]
         );
         for close in Close::ALL {
-            assert!(!close.reason().is_empty() && close.reason().len() <= 123, "{close:?}");
+            assert!(
+                !close.reason().is_empty() && close.reason().len() <= 123,
+                "{close:?}"
+            );
         }
     }
 }

@@ -98,19 +98,7 @@ pub fn negotiate(offered: &[&str], default: DefaultProtocol) -> (Protocol, Optio
         })
 }
 
-/// Longest piece of client-supplied text quoted back in an error or log message.
-const EXCERPT_CHARS: usize = 64;
-
-/// `text` as a JSON string literal, cut to [`EXCERPT_CHARS`] characters (marked `…`),
-/// for quoting what a client sent in a human-readable reason without echoing kilobytes.
-pub(crate) fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", json_string(&text[..cut])),
-        None => json_string(text),
-    }
-}
-
-pub(crate) use crate::json_kind::kind;
+pub(crate) use crate::json_text::{excerpt, json_string, kind};
 
 /// A WAMP frame (v1 or v2) that breaks the protocol: not JSON, not an array, a missing,
 /// unknown or ill-typed type id, or an element its layout requires missing or of the
@@ -150,12 +138,6 @@ pub(crate) fn shown(value: &Value) -> String {
         Value::Number(n) => n.to_string(),
         other => kind(other).to_string(),
     }
-}
-
-/// `text` as a JSON string literal, escaped as serde_json escapes it.
-pub(crate) fn json_string(text: &str) -> String {
-    // `Value`'s Display cannot fail and is exactly serde_json's compact serialization.
-    Value::from(text).to_string()
 }
 
 /// Serializes an outgoing frame to compact JSON.
@@ -295,18 +277,5 @@ mod tests {
         );
         assert_eq!(Protocol::from(W), Protocol::Wamp1);
         assert_eq!(Protocol::from(N), Protocol::Native);
-    }
-
-    #[test]
-    fn excerpts_are_quoted_and_cut_on_character_boundaries() {
-        assert_eq!(excerpt("a\"b"), r#""a\"b""#);
-        assert_eq!(excerpt(&"x".repeat(64)), format!("\"{}\"", "x".repeat(64)));
-        assert_eq!(excerpt(&"é".repeat(65)), format!("\"{}\"…", "é".repeat(64)));
-        assert_eq!(excerpt(""), "\"\"");
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("q\"b\\s\n\u{1}é😀"), r#""q\"b\\s\n\u0001é😀""#);
     }
 }

@@ -1,12 +1,11 @@
 //! HTTP routes on the one listener (docs/protocol.md "HTTP endpoints"): `/healthz`,
-//! `/readyz`, `/metrics`, and WebSocket upgrades on any path. Every check that can
-//! refuse a client (draining, limits, origin, token) runs here, before the upgrade,
-//! and answers a plain HTTP status with a JSON body.
+//! `/readyz`, `/metrics`, the live page at `/`, `/events`, and WebSocket upgrades on
+//! any path. Every client is admitted ([`admission`](super::admission)) before it is
+//! upgraded or served.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
@@ -14,77 +13,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
-use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
 
-use super::limits::{LimitReached, Limits, Slot};
-use super::session::{self, SessionContext};
-use super::sse;
+use super::admission::{admit, refusal, TokenLater};
+use super::events::events;
+use super::state::AppState;
 use super::upgrade;
 use crate::auth::credentials;
-use crate::auth::{Authenticator, Credential, Denied, Grant};
-use crate::config::ServerConfig;
-use crate::hub::{Hub, SessionHandle, SessionId};
+use crate::egress::websocket;
 use crate::ops::metrics;
-use crate::ops::shutdown::{Shutdown, TaskTracker};
 use crate::protocol::{self, Protocol};
-
-/// Everything the routes and sessions share.
-#[derive(Debug)]
-pub struct AppState {
-    pub config: ServerConfig,
-    pub hub: Arc<Hub>,
-    /// Swapped whole on SIGHUP.
-    pub auth: RwLock<Arc<Authenticator>>,
-    /// `server.allowed_origins`, swapped on SIGHUP.
-    pub allowed_origins: RwLock<Option<Vec<String>>>,
-    /// `ingress.stale_after`: readyz fails when no message arrived for that long.
-    pub stale_after: Option<std::time::Duration>,
-    /// When the ingress last accepted a message (ms since the Unix epoch; start time
-    /// before the first).
-    pub last_message_at: Arc<std::sync::atomic::AtomicU64>,
-    /// Open sessions and how they got in, so a reload can revoke them (`4003`).
-    pub live: Mutex<HashMap<SessionId, (Arc<SessionHandle>, Credential)>>,
-    pub limits: Arc<Limits>,
-    pub metrics: PrometheusHandle,
-    /// Ingress bound and listener accepting.
-    pub ready: AtomicBool,
-    pub shutdown: Shutdown,
-    pub sessions: TaskTracker,
-}
-
-impl AppState {
-    /// How long since the ingress last accepted a message.
-    pub fn last_message_age(&self) -> std::time::Duration {
-        let last = self.last_message_at.load(Ordering::Relaxed);
-        std::time::Duration::from_millis(super::unix_millis().saturating_sub(last))
-    }
-
-    /// One line for systemd's STATUS.
-    pub fn status_line(&self) -> String {
-        format!(
-            "{} connections, last message {}s ago",
-            self.limits.current(),
-            self.last_message_age().as_secs()
-        )
-    }
-
-    pub fn auth(&self) -> Arc<Authenticator> {
-        Arc::clone(&self.auth.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn live_sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<SessionId, (Arc<SessionHandle>, Credential)>> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// The client listener's routes. `/metrics` is here unless `server.admin_listen`
 /// serves it on a listener of its own.
 pub fn router(state: Arc<AppState>) -> Router {
     ops_routes(state.config.admin_listen.is_none())
-        .route("/events", get(sse::events))
+        .route("/events", get(events))
         .fallback(any_path)
         .with_state(state)
 }
@@ -110,7 +54,7 @@ fn ops_routes(with_metrics: bool) -> Router<Arc<AppState>> {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.shutdown.is_cancelled() {
+    if state.draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else if !state.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
@@ -139,12 +83,6 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// A plain HTTP refusal: `{"error":"…","message":"…"}`.
-pub fn refusal(status: StatusCode, error: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": error, "message": message }).to_string();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn not_found() -> Response {
@@ -210,95 +148,8 @@ fn live_page() -> Response {
         .into_response()
 }
 
-/// The checks every client passes before it is served, in order: draining (503),
-/// connection limits (503, 429), `Origin` (403), token (401, 403, 503). Returns the
-/// grant and the connection's slot, or the refusal to send.
-pub async fn admit(
-    state: &AppState,
-    peer: SocketAddr,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<(Grant, Slot), Response> {
-    let slot = admit_connection(state, peer, headers)
-        .map_err(|(status, reason, message)| refuse(peer, uri, status, reason, message))?;
-    match check_token(state, headers, uri).await {
-        Ok(grant) => Ok((grant, slot)),
-        Err(denied) => Err(refuse(
-            peer,
-            uri,
-            denied.status(),
-            denied.reason(),
-            &denied.message(),
-        )),
-    }
-}
-
-/// A refusal before the token is looked at: status, reason (metric label), message.
-type Refused = (StatusCode, &'static str, &'static str);
-
-/// Draining, connection limits and `Origin`: what is checked before the token.
-fn admit_connection(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Result<Slot, Refused> {
-    if state.shutdown.is_cancelled() {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "the bridge is shutting down",
-        ));
-    }
-    let slot = state
-        .limits
-        .try_acquire(peer.ip())
-        .map_err(|limit| match limit {
-            LimitReached::Total => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "max_connections",
-                "the connection limit is reached",
-            ),
-            LimitReached::PerAddress => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "max_connections_per_ip",
-                "too many connections from this address",
-            ),
-        })?;
-    if !origin_allowed(state, headers) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "origin",
-            "this Origin is not allowed",
-        ));
-    }
-    Ok(slot)
-}
-
-async fn check_token(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Grant, Denied> {
-    let auth = state.auth();
-    let presented = credentials::find(uri.query(), headers, auth.cookie_name());
-    auth.authenticate(&presented).await
-}
-
-/// Counts, logs (query redacted) and answers a refusal.
-fn refuse(
-    peer: SocketAddr,
-    uri: &Uri,
-    status: StatusCode,
-    reason: &'static str,
-    message: &str,
-) -> Response {
-    metrics::auth_failure(reason);
-    tracing::debug!(
-        %peer,
-        path = uri.path(),
-        query = %credentials::redact_query(uri.query().unwrap_or_default()),
-        reason,
-        "refused a connection"
-    );
-    refusal(status, reason, message)
-}
-
+/// A WebSocket upgrade: the protocol the client asked for, admission, then the
+/// session task.
 async fn websocket(
     state: Arc<AppState>,
     peer: SocketAddr,
@@ -308,49 +159,26 @@ async fn websocket(
 ) -> Response {
     let offered: Vec<&str> = credentials::subprotocols(&headers).collect();
     let (protocol, echo) = protocol::negotiate(&offered, state.config.default_protocol);
-    let slot = match admit_connection(&state, peer, &headers) {
-        Ok(slot) => slot,
-        Err((status, reason, message)) => return refuse(peer, &uri, status, reason, message),
+    let later = if protocol == Protocol::Wamp2 {
+        TokenLater::ByTicket
+    } else {
+        TokenLater::No
     };
-    let grant = match check_token(&state, &headers, &uri).await {
-        Ok(grant) => grant,
-        // A WAMP v2 client may bring its token as the `ticket` auth method instead.
-        Err(Denied::Missing) if protocol == Protocol::Wamp2 => Grant::pending(),
-        Err(denied) => {
-            return refuse(
-                peer,
-                &uri,
-                denied.status(),
-                denied.reason(),
-                &denied.message(),
-            )
-        }
+    let (grant, slot) = match admit(&state, peer, &uri, &headers, later).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    let context = SessionContext {
-        state: Arc::clone(&state),
+    let admitted = Box::new(websocket::Admitted {
         grant,
         protocol,
         peer,
-        slot,
-    };
+    });
     let (response, on_upgrade) = upgrade.accept(echo);
-    state
-        .sessions
-        .spawn(session::run(on_upgrade, Box::new(context)));
+    let egress = Arc::clone(&state.egress);
+    state.egress.tasks.spawn(async move {
+        // Its place under the connection limits, held for the session's life.
+        let _slot = slot;
+        websocket::run(egress, on_upgrade, admitted).await;
+    });
     response
-}
-
-/// Requests without `Origin` (non-browser clients) are always allowed.
-fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
-    let allowed = state
-        .allowed_origins
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
-    match (allowed.as_ref(), headers.get(header::ORIGIN)) {
-        (Some(allowed), Some(origin)) => {
-            let origin = origin.to_str().unwrap_or_default();
-            allowed.iter().any(|a| a == origin)
-        }
-        _ => true,
-    }
 }

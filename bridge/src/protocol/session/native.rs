@@ -93,13 +93,7 @@ impl NativeSession {
         reference: Option<Value>,
         now: Instant,
     ) -> Vec<Action> {
-        let forbidden: Vec<&str> = topics
-            .iter()
-            .filter(|p| !self.grant.permits(p))
-            .map(Pattern::as_str)
-            .collect();
-        if !forbidden.is_empty() {
-            let message = format!("the token does not permit: {}", forbidden.join(", "));
+        if let Some(message) = self.grant.refuses(&topics) {
             let error = RequestError::new(ErrorCode::Forbidden, message, reference);
             return self.refuse(&error, now);
         }

@@ -7,50 +7,45 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::routes::AppState;
-use crate::hub::close_code;
-use crate::hub::socket_writer::ping_frame;
-use crate::hub::SessionHandle;
+use super::connection::Connection;
+use super::frame::ping_frame;
+use super::Egress;
+use crate::protocol::close::Close;
 
 /// Sessions are pinged in this many slices, one slice per heartbeat / `SLICES`.
 const SLICES: u64 = 16;
 
 /// Runs until shutdown.
-pub async fn run(state: Arc<AppState>) {
-    let heartbeat = state.config.heartbeat;
+pub async fn run(egress: Arc<Egress>) {
+    let heartbeat = egress.heartbeat;
     let tick = (heartbeat / SLICES as u32).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut slice = 0;
-    while state
+    while egress
         .shutdown
         .run_until_cancelled(ticks.tick())
         .await
         .is_some()
     {
-        let due: Vec<Arc<SessionHandle>> = state
-            .live_sessions()
-            .values()
-            .filter(|(handle, _)| handle.id % SLICES == slice)
-            .map(|(handle, _)| Arc::clone(handle))
-            .collect();
+        let due = egress.live.sockets_in_slice(slice, SLICES);
         slice = (slice + 1) % SLICES;
-        for handle in due {
-            beat(&handle, heartbeat);
+        for connection in due {
+            beat(&connection, heartbeat);
         }
     }
 }
 
 /// Pings one session, or drops it when its client has gone silent.
-fn beat(handle: &SessionHandle, heartbeat: Duration) {
-    let Some(writer) = handle.socket() else {
+fn beat(connection: &Connection, heartbeat: Duration) {
+    let Some(writer) = connection.socket_writer() else {
         return; // SSE streams send their own comments
     };
-    if writer.silent_for() > 2 * heartbeat {
-        handle.close(close_code::NO_ANSWER);
+    if connection.silent_for() > 2 * heartbeat {
+        connection.request_close(Close::NoAnswer);
         return;
     }
     if writer.queue_raw(ping_frame()).is_ok() {
-        writer.flush_now().record(handle.protocol);
+        writer.flush_now().record(connection.protocol);
     }
 }

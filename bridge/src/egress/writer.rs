@@ -1,6 +1,7 @@
 //! The write side of a WebSocket session's socket, shared by the session task and the
-//! hub so that the hub writes event frames straight into the socket: no task wake-up,
-//! no per-connection copy, one `writev` for every frame that arrived in a burst.
+//! ingress thread (through the hub) so that event frames go straight into the socket:
+//! no task wake-up, no per-connection copy, one `writev` for every frame that arrived
+//! in a burst.
 //!
 //! Event frames are built once per event (server frames are not masked, so the whole
 //! frame, header included, is the same for every recipient) and queued here as shared
@@ -16,12 +17,11 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::Notify;
 
@@ -131,8 +131,10 @@ impl Written {
 #[derive(Debug)]
 struct Queued {
     bytes: Bytes,
-    /// The WAMP v2 subscription an event frame is for (0: any other frame).
-    subscription: u64,
+    /// What an event frame is for, as the session names it (a WAMP v2 subscription
+    /// id); 0 for any other frame. [`SocketWriter::uncork`] drops queued frames whose
+    /// tag the session no longer wants.
+    tag: u64,
     /// Set on event frames: when the ingress received the event.
     received: Option<Instant>,
 }
@@ -180,17 +182,6 @@ pub struct SocketWriter {
     pending: Mutex<Pending>,
     /// Tells the session task there is something to write or the socket broke.
     wake: Notify,
-    /// Whether the hub already listed this writer for its next flush.
-    listed: AtomicBool,
-    /// When the client last sent anything, in milliseconds since [`EPOCH`].
-    heard_at: AtomicU64,
-}
-
-/// The clock origin of [`SocketWriter::heard`].
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-fn millis_since_epoch() -> u64 {
-    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl SocketWriter {
@@ -199,20 +190,7 @@ impl SocketWriter {
             stream,
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
-            listed: AtomicBool::new(false),
-            heard_at: AtomicU64::new(millis_since_epoch()),
         }
-    }
-
-    /// Notes that the client sent something (it is alive).
-    pub fn heard(&self) {
-        self.heard_at.store(millis_since_epoch(), Ordering::Relaxed);
-    }
-
-    /// How long since the client last sent anything.
-    pub fn silent_for(&self) -> std::time::Duration {
-        let heard_at = self.heard_at.load(Ordering::Relaxed);
-        std::time::Duration::from_millis(millis_since_epoch().saturating_sub(heard_at))
     }
 
     pub fn stream(&self) -> &RawStream {
@@ -228,7 +206,7 @@ impl SocketWriter {
     pub fn queue_event(
         &self,
         frame: Bytes,
-        subscription: u64,
+        tag: u64,
         received: Instant,
         limit: usize,
     ) -> Result<(), Refused> {
@@ -241,21 +219,10 @@ impl SocketWriter {
         }
         pending.push(Queued {
             bytes: frame,
-            subscription,
+            tag,
             received: Some(received),
         });
         Ok(())
-    }
-
-    /// Marks this writer as listed for the hub's next flush; false if it already was.
-    pub(super) fn list(&self) -> bool {
-        !self.listed.swap(true, Ordering::AcqRel)
-    }
-
-    /// The hub's flush took this writer off its list (frames routed from now on list
-    /// it again).
-    pub(super) fn unlist(&self) {
-        self.listed.store(false, Ordering::Release);
     }
 
     /// Writes what the socket takes now, unless the session has corked the writer.
@@ -281,7 +248,7 @@ impl SocketWriter {
         }
         pending.push(Queued {
             bytes,
-            subscription: 0,
+            tag: 0,
             received: None,
         });
         Ok(())
@@ -293,18 +260,18 @@ impl SocketWriter {
     }
 
     /// Puts `answers` ahead of everything queued since the frame being written, drops
-    /// queued event frames for WAMP v2 subscriptions the session no longer holds, and
-    /// lets the hub write again.
+    /// queued event frames whose tag the session no longer `wanted` (a WAMP v2
+    /// subscription it dropped), and lets the hub write again.
     pub fn uncork(&self, answers: Vec<Bytes>, wanted: impl Fn(u64) -> bool) {
         let mut pending = self.lock();
-        pending.retain_unstarted(|q| q.subscription == 0 || wanted(q.subscription));
+        pending.retain_unstarted(|q| q.tag == 0 || wanted(q.tag));
         let at = usize::from(pending.front_started());
         for (i, bytes) in answers.into_iter().enumerate() {
             pending.frames.insert(
                 at + i,
                 Queued {
                     bytes,
-                    subscription: 0,
+                    tag: 0,
                     received: None,
                 },
             );
@@ -419,58 +386,10 @@ impl SocketWriter {
     }
 }
 
-/// A complete unmasked text frame (server → client), header and payload.
-pub fn text_frame(payload: &[u8]) -> Bytes {
-    let len = payload.len();
-    let mut frame = BytesMut::with_capacity(len + 10);
-    frame.put_u8(0x81); // FIN, text
-    if len < 126 {
-        frame.put_u8(len as u8);
-    } else if let Ok(len) = u16::try_from(len) {
-        frame.put_u8(126);
-        frame.put_u16(len);
-    } else {
-        frame.put_u8(127);
-        frame.put_u64(len as u64);
-    }
-    frame.put_slice(payload);
-    frame.freeze()
-}
-
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-
-/// A control frame (FIN set, payload at most 125 bytes).
-fn control_frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let payload = &payload[..payload.len().min(125)];
-    let mut frame = BytesMut::with_capacity(2 + payload.len());
-    frame.put_u8(0x80 | opcode);
-    frame.put_u8(payload.len() as u8);
-    frame.put_slice(payload);
-    frame.freeze()
-}
-
-/// A close frame with `code` and as much of `reason` as fits (whole characters).
-pub fn close_frame(code: u16, reason: &str) -> Bytes {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + end);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
-    control_frame(OP_CLOSE, &payload)
-}
-
-/// A ping frame (empty payload).
-pub fn ping_frame() -> Bytes {
-    const PING: [u8; 2] = [0x80 | OP_PING, 0];
-    Bytes::from_static(&PING)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::egress::frame::text_frame;
     use std::io::Read;
 
     /// A writer on one end of a socket pair (registered with the test's runtime, which
@@ -481,29 +400,6 @@ mod tests {
         let writer = SocketWriter::new(RawStream::Unix(UnixStream::from_std(ours).unwrap()));
         writer.stream.writable().await.unwrap();
         (writer, theirs)
-    }
-
-    #[test]
-    fn control_frames_are_final_and_short() {
-        assert_eq!(&ping_frame()[..], &[0x89, 0x00]);
-        let close = close_frame(4008, "slow consumer");
-        assert_eq!(&close[..4], &[0x88, 15, 0x0f, 0xa8]);
-        assert_eq!(&close[4..], b"slow consumer");
-        // The reason is cut to fit 125 bytes, on a character boundary.
-        let long = close_frame(1000, &"é".repeat(100));
-        assert_eq!(long[1], 2 + 122);
-        assert!(std::str::from_utf8(&long[4..]).is_ok());
-    }
-
-    #[test]
-    fn text_frames_use_the_shortest_length_encoding() {
-        assert_eq!(&text_frame(b"hi")[..], b"\x81\x02hi");
-        let medium = text_frame(&[b'x'; 300]);
-        assert_eq!(&medium[..4], &[0x81, 126, 1, 44]);
-        assert_eq!(medium.len(), 304);
-        let large = text_frame(&vec![b'x'; 70_000]);
-        assert_eq!(&large[..2], &[0x81, 127]);
-        assert_eq!(&large[2..10], &70_000u64.to_be_bytes());
     }
 
     #[tokio::test]
@@ -554,7 +450,7 @@ mod tests {
         writer.queue_event(text_frame(b"1"), 7, now, 10).unwrap();
         writer.queue_event(text_frame(b"2"), 8, now, 10).unwrap();
         assert_eq!(writer.flush_now().frames, 0, "corked: nothing written");
-        writer.uncork(vec![text_frame(b"A")], |subscription| subscription == 8);
+        writer.uncork(vec![text_frame(b"A")], |tag| tag == 8);
         assert_eq!(writer.flush_now().frames, 1);
         let mut got = [0u8; 6];
         peer.read_exact(&mut got).unwrap();

@@ -1,16 +1,18 @@
-//! One WebSocket connection, from the first frame to the close. The socket's write side
+//! One WebSocket connection, from the first frame to the close. Its socket's write side
 //! is a [`SocketWriter`] shared with the hub, which writes event frames into it
 //! directly; the session task reads client frames (tungstenite, over the same socket),
-//! hands them to [`ClientState`], writes what the socket could not take at once when it
-//! becomes writable again, pings every heartbeat, and closes with the code the
-//! situation calls for (see the close code table in docs/protocol.md).
+//! feeds them to the protocol's state machine ([`ClientSession`]) and applies the
+//! actions it returns, writes what the socket could not take at once when it becomes
+//! writable again, and closes the way the situation calls for (docs/protocol.md
+//! "Close codes").
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -22,16 +24,19 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::limits::Slot;
-use super::requests::ClientState;
-use super::routes::AppState;
+use super::connection::Connection;
+use super::expiry::Expiry;
+use super::frame::{close_frame, text_frame};
 use super::stall::StallGuard;
+use super::writer::{RawStream, SocketWriter};
+use super::Egress;
+use crate::auth::credentials::Presented;
 use crate::auth::Grant;
-use crate::hub::close_code;
-use crate::hub::socket_writer::{close_frame, text_frame, RawStream, SocketWriter};
-use crate::hub::SessionHandle;
+use crate::hub::{Outlet, Subscriber};
 use crate::ops::metrics;
-use crate::protocol::{native, wamp1, Protocol};
+use crate::protocol::close::Close;
+use crate::protocol::session::{Action, ClientSession};
+use crate::protocol::{wamp2, Protocol};
 
 /// How long a closing session waits for its close frame to be written.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,20 +45,17 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// small buffer keeps idle connections lean; a larger frame grows it as needed.
 const READ_CHUNK: usize = 128;
 
-/// What a session needs from the route that accepted it.
-pub struct SessionContext {
-    pub state: Arc<AppState>,
+/// A connection the server admitted and upgraded.
+pub struct Admitted {
     pub grant: Grant,
     pub protocol: Protocol,
     pub peer: SocketAddr,
-    /// Held for the session's life: its place under the connection limits.
-    pub slot: Slot,
 }
 
 /// How the loop ended.
 enum End {
     /// Send this close frame, then drop the connection.
-    Close(u16, &'static str),
+    Close(Close),
     /// The connection is gone or dead: nothing more to send.
     Gone(&'static str),
     /// End the connection without a close frame (a FIN after what was written): a WAMP
@@ -64,8 +66,8 @@ enum End {
 /// Serves one upgraded connection to its end. Everything a session keeps for its life
 /// lives in [`Session`]; this function's own state is small, as thousands of idle
 /// sessions each hold one.
-pub async fn run(on_upgrade: OnUpgrade, context: Box<SessionContext>) {
-    let Some(mut session) = Session::open(on_upgrade, context).await else {
+pub async fn run(egress: Arc<Egress>, on_upgrade: OnUpgrade, admitted: Box<Admitted>) {
+    let Some(mut session) = Session::open(egress, on_upgrade, *admitted).await else {
         return;
     };
     let end = session.serve().await;
@@ -74,30 +76,32 @@ pub async fn run(on_upgrade: OnUpgrade, context: Box<SessionContext>) {
 
 /// One open WebSocket session.
 struct Session {
-    state: Arc<AppState>,
+    egress: Arc<Egress>,
+    connection: Arc<Connection>,
     writer: Arc<SocketWriter>,
+    subscriber: Arc<Subscriber>,
     socket: WebSocketStream<SocketIo>,
-    handle: Arc<SessionHandle>,
-    client: ClientState,
+    client: ClientSession,
     name: String,
     peer: SocketAddr,
-    /// When the token expires (allocated only for a token that does).
-    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Held for the session's life: its place under the connection limits.
-    _slot: Slot,
+    expiry: Expiry,
+    /// Whether its subscriptions were already taken out of the hub.
+    left_hub: bool,
 }
 
 impl Session {
     /// Takes the connection over once the `101` is out, registers with the hub, and
     /// welcomes the client.
-    async fn open(on_upgrade: OnUpgrade, context: Box<SessionContext>) -> Option<Session> {
-        let SessionContext {
-            state,
+    async fn open(
+        egress: Arc<Egress>,
+        on_upgrade: OnUpgrade,
+        admitted: Admitted,
+    ) -> Option<Session> {
+        let Admitted {
             grant,
             protocol,
             peer,
-            slot,
-        } = *context;
+        } = admitted;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
@@ -105,81 +109,95 @@ impl Session {
                 return None;
             }
         };
-        let (stream, leftover) = match raw_stream(upgraded, &state) {
+        let (stream, leftover) = match raw_stream(upgraded, &egress) {
             Ok(raw) => raw,
             Err(error) => {
                 tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
                 return None;
             }
         };
+        let name = session_name();
+        let wamp2_session = wamp2::id_from_random(rand::random());
+        let Some(client) = ClientSession::new(
+            protocol,
+            grant,
+            &egress.settings,
+            name.clone(),
+            wamp2_session,
+        ) else {
+            tracing::error!(%peer, protocol = protocol.label(), "internal: not a WebSocket protocol");
+            return None;
+        };
         let writer = Arc::new(SocketWriter::new(stream));
-        let max_inbound = state.config.max_inbound_frame_bytes;
+        let connection = Arc::new(Connection::socket(
+            protocol,
+            Arc::clone(&writer),
+            egress.send_queue,
+        ));
+        let max_inbound = egress.max_inbound_frame_bytes;
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_CHUNK)
             .write_buffer_size(0)
             .max_message_size(Some(max_inbound))
             .max_frame_size(Some(max_inbound));
         let socket = WebSocketStream::from_partially_read(
-            SocketIo(Arc::clone(&writer)),
+            SocketIo {
+                writer: Arc::clone(&writer),
+                connection: Arc::clone(&connection),
+            },
             leftover,
             Role::Server,
             Some(config),
         )
         .await;
-        let handle = state.hub.register_socket(protocol, Arc::clone(&writer));
-        state
-            .live_sessions()
-            .insert(handle.id, (Arc::clone(&handle), grant.credential.clone()));
-        if state.shutdown.is_cancelled() {
+        let subscriber = egress.hub.register(
+            Arc::clone(&connection) as Arc<dyn Outlet>,
+            connection.once_per_event(),
+        );
+        egress.live.insert(
+            subscriber.id,
+            &connection,
+            client.grant().credential.clone(),
+        );
+        if egress.shutdown.is_cancelled() {
             // Registered after the drain told every session to go.
-            handle.close(close_code::GOING_AWAY);
+            connection.request_close(Close::GoingAway);
         }
-        let name = session_name();
         metrics::connection_opened(protocol);
-        tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %grant.name, "connection opened");
-
-        // WAMP v2 clients speak first (HELLO); the others are welcomed at once.
-        let welcome = match protocol {
-            Protocol::Native => Some(native::welcome(&name, state.config.heartbeat.as_secs())),
-            Protocol::Wamp1 => Some(wamp1::welcome(
-                &name,
-                concat!("push-bridge/", env!("CARGO_PKG_VERSION")),
-            )),
-            Protocol::Wamp2 | Protocol::Sse => None,
-        };
-        if let Some(welcome) = welcome {
-            // Cannot fail on a fresh writer; a broken socket shows in the first write.
-            let _ = writer.queue_raw(text_frame(welcome.as_bytes()));
-        }
-        let client = ClientState::new(Arc::clone(&state), Arc::clone(&handle), grant);
+        tracing::debug!(session = %name, %peer, protocol = protocol.label(), token = %client.grant().name, "connection opened");
+        let expiry = Expiry::new(client.grant().expires_at);
         let mut session = Session {
-            state,
+            egress,
+            connection,
             writer,
+            subscriber,
             socket,
-            handle,
             client,
             name,
             peer,
-            expiry: None,
-            _slot: slot,
+            expiry,
+            left_hub: false,
         };
-        session.set_expiry();
+        // The welcome (WAMP v2 clients speak first: nothing).
+        let opened = session.client.opened();
+        let mut answers = Vec::new();
+        if let Some(close) = Box::pin(session.apply(opened, &mut answers)).await {
+            session.connection.request_close(close);
+        }
+        for answer in answers {
+            // Cannot fail on a fresh writer; a broken socket shows in the first write.
+            let _ = session.writer.queue_raw(answer);
+        }
         Some(session)
     }
 
     fn protocol(&self) -> Protocol {
-        self.handle.protocol
-    }
-
-    /// The grant only changes by a WAMP v2 ticket, i.e. on a client frame.
-    fn set_expiry(&mut self) {
-        self.expiry = expiry_deadline(self.client.grant().expires_at)
-            .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
+        self.connection.protocol
     }
 
     /// Runs until the session must end. Heartbeat pings are sent, and silent clients
-    /// found, by the server's heartbeat task (server/heartbeat.rs); shutdown arrives
-    /// as a close request with `1001`.
+    /// found, by the heartbeat task (egress/heartbeat.rs); shutdown arrives as a close
+    /// request with `1001`.
     async fn serve(&mut self) -> End {
         loop {
             // Biased, in this order: a close request first; then client frames, so a
@@ -187,10 +205,8 @@ impl Session {
             // see the client alive); then writes.
             tokio::select! {
                 biased;
-                code = self.handle.close_requested() => return self.closing(code).await,
-                _ = expired(&mut self.expiry) => {
-                    return End::Close(close_code::TOKEN_EXPIRED, reason_for(close_code::TOKEN_EXPIRED));
-                }
+                close = self.connection.close_requested() => return self.closing(close).await,
+                _ = self.expiry.expired() => return End::Close(Close::TokenExpired),
                 inbound = self.socket.next() => {
                     let message = match inbound {
                         None => return End::Gone("client went away"),
@@ -210,12 +226,12 @@ impl Session {
     }
 
     /// What a close request turns into.
-    async fn closing(&mut self, code: u16) -> End {
-        match code {
-            close_code::NO_ANSWER => End::Gone("no answer to two heartbeats"),
-            close_code::GOING_AWAY => {
+    async fn closing(&mut self, close: Close) -> End {
+        match close {
+            Close::NoAnswer => End::Gone("no answer to two heartbeats"),
+            Close::GoingAway => {
                 // Stop routing to this session, then write what is already queued.
-                self.client.unsubscribe_all();
+                self.leave_hub();
                 match Box::pin(self.writer.write_all()).await {
                     Ok(written) => {
                         written.record(self.protocol());
@@ -223,46 +239,23 @@ impl Session {
                             // No close frame, as at Ratchet's exit: AutobahnJS 0.x's
                             // `ab.connect` reconnects only after a lost connection and
                             // gives up for good after a clean close (docs/decisions.md).
-                            End::Cut(reason_for(code))
+                            End::Cut(close.reason())
                         } else {
-                            End::Close(code, reason_for(code))
+                            End::Close(close)
                         }
                     }
                     Err(_) => End::Gone("write failed"),
                 }
             }
-            code => End::Close(code, reason_for(code)),
+            close => End::Close(close),
         }
     }
 
     /// One client frame; `Some` when the session must end.
     async fn on_message(&mut self, message: Message) -> Option<End> {
-        match message {
-            Message::Text(text) => {
-                // Answers go ahead of events routed meanwhile (a resume's replay before
-                // the live events that follow it). Boxed: the rare long answer (a WAMP
-                // v2 ticket checked by introspection) must not make every idle
-                // session's state larger.
-                self.writer.cork();
-                let reply = Box::pin(self.client.handle_text(&text)).await;
-                self.set_expiry();
-                let answers = reply
-                    .frames
-                    .iter()
-                    .map(|f| text_frame(f.as_bytes()))
-                    .collect();
-                let client = &self.client;
-                self.writer
-                    .uncork(answers, |subscription| client.still_wanted(subscription));
-                reply.close.map(|(code, reason)| End::Close(code, reason))
-            }
-            Message::Binary(_) => {
-                metrics::refused_client_action(self.protocol(), "binary");
-                Some(End::Close(
-                    close_code::UNSUPPORTED_DATA,
-                    "binary frames are not accepted",
-                ))
-            }
+        let actions = match message {
+            Message::Text(text) => self.client.on_text(&text, Instant::now()),
+            Message::Binary(_) => self.client.on_binary(),
             Message::Close(_) => {
                 // tungstenite queued the close reply; let it leave.
                 self.writer.discard_events();
@@ -271,32 +264,107 @@ impl Session {
                     self.writer.write_all(),
                 ))
                 .await;
-                Some(End::Gone("client closed"))
+                return Some(End::Gone("client closed"));
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+        };
+        // Answers go ahead of events routed meanwhile (a resume's replay before the
+        // live events that follow it). Boxed: the rare long answer (a WAMP v2 ticket
+        // checked by introspection) must not make every idle session's state larger.
+        self.writer.cork();
+        let mut answers = Vec::new();
+        let close = Box::pin(self.apply(actions, &mut answers)).await;
+        let client = &self.client;
+        self.writer.uncork(answers, |tag| client.wants(tag));
+        close.map(End::Close)
+    }
+
+    /// Carries out what the state machine asked for, in order (answers to `Resume` and
+    /// `Authenticate` come before what followed them); returns the close it asked for.
+    async fn apply(&mut self, actions: Vec<Action>, answers: &mut Vec<Bytes>) -> Option<Close> {
+        let mut pending = VecDeque::from(actions);
+        while let Some(action) = pending.pop_front() {
+            let hub = &self.egress.hub;
+            match action {
+                Action::Send(text) => answers.push(text_frame(text.as_bytes())),
+                Action::Subscribe(patterns) => {
+                    for pattern in &patterns {
+                        hub.subscribe(&self.subscriber, pattern);
+                    }
+                }
+                Action::Resume {
+                    patterns,
+                    already,
+                    since,
+                } => {
+                    let replay = hub.subscribe_since(&self.subscriber, &patterns, &already, &since);
+                    let then = self.client.resumed(replay);
+                    then.into_iter().rev().for_each(|a| pending.push_front(a));
+                }
+                Action::Unsubscribe(patterns) => {
+                    for pattern in &patterns {
+                        hub.unsubscribe(self.subscriber.id, pattern);
+                    }
+                }
+                Action::AddRoute {
+                    pattern,
+                    match_,
+                    id,
+                } => self.connection.add_route(&pattern, match_, id),
+                Action::RemoveRoute { pattern, id } => self.connection.remove_route(&pattern, id),
+                Action::Authenticate(ticket) => {
+                    let auth = self.egress.auth.get();
+                    let result = auth.authenticate(&Presented::Token(vec![ticket])).await;
+                    if let Ok(grant) = &result {
+                        self.egress.live.insert(
+                            self.subscriber.id,
+                            &self.connection,
+                            grant.credential.clone(),
+                        );
+                    }
+                    let then = self.client.authenticated(result);
+                    self.expiry = Expiry::new(self.client.grant().expires_at);
+                    then.into_iter().rev().for_each(|a| pending.push_front(a));
+                }
+                Action::Refused(action) => metrics::refused_client_action(self.protocol(), action),
+                Action::AuthFailed(reason) => metrics::auth_failure(reason),
+                Action::Close(close) => return Some(close),
+            }
+        }
+        None
+    }
+
+    /// Takes every subscription of this session out of the hub (once).
+    fn leave_hub(&mut self) {
+        if !std::mem::replace(&mut self.left_hub, true) {
+            self.egress
+                .hub
+                .unsubscribe_all(self.subscriber.id, self.client.patterns());
         }
     }
 
     /// Leaves the hub, then says goodbye the way `end` calls for.
     async fn close(mut self, end: End) {
-        self.client.unsubscribe_all();
-        self.state.live_sessions().remove(&self.handle.id);
+        self.leave_hub();
+        self.egress.live.remove(self.subscriber.id);
         let (name, peer, protocol) = (&self.name, self.peer, self.protocol());
         let code = match end {
-            End::Close(code, reason) => {
-                if code == close_code::SLOW_CONSUMER {
+            End::Close(close) => {
+                if close == Close::SlowConsumer {
                     tracing::info!(session = %name, %peer, token = %self.client.grant().name, "slow consumer closed (send queue full)");
                 }
-                if code != close_code::GOING_AWAY {
+                if close != Close::GoingAway {
                     // The close must not wait behind events the client will not read.
                     self.writer.discard_events();
                 }
-                if let Some(farewell) = self.client.farewell(code) {
+                if let Some(farewell) = self.client.farewell(close) {
                     let _ = self.writer.queue_raw(text_frame(farewell.as_bytes()));
                 }
-                let _ = self.writer.queue_raw(close_frame(code, reason));
+                let _ = self
+                    .writer
+                    .queue_raw(close_frame(close.code(), close.reason()));
                 let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.writer.write_all()).await;
-                Some(code)
+                Some(close.code())
             }
             End::Gone(why) => {
                 tracing::trace!(session = %name, why, "connection ended");
@@ -316,31 +384,23 @@ impl Session {
     }
 }
 
-/// Resolves when the token expires; never without an expiry.
-async fn expired(expiry: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
-    match expiry {
-        Some(sleep) => sleep.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The upgraded connection as a socket the hub can write to from any thread, and the
 /// bytes the client sent after its handshake. A plain TCP connection is used as it is;
 /// any other (TLS) is relayed through a socket pair by a task of its own.
-fn raw_stream(upgraded: Upgraded, state: &AppState) -> io::Result<(RawStream, Vec<u8>)> {
+fn raw_stream(upgraded: Upgraded, egress: &Egress) -> io::Result<(RawStream, Vec<u8>)> {
     match upgraded.downcast::<TokioIo<StallGuard<TcpStream>>>() {
         Ok(parts) => Ok((
             RawStream::Tcp(parts.io.into_inner().into_inner()),
             parts.read_buf.to_vec(),
         )),
         Err(upgraded) => {
-            if state.config.tls.is_none() {
-                // Every plain connection is a guarded TcpStream (accept_loop): this is
+            if !egress.tls {
+                // Every plain connection is a guarded TcpStream (server::accept_loop): this is
                 // a bug, and it costs the direct write path, so say it loudly.
                 tracing::error!("internal: a plain connection is relayed, not taken over");
             }
             let (near, far) = UnixStream::pair()?;
-            state.sessions.spawn(relay(upgraded, far));
+            egress.tasks.spawn(relay(upgraded, far));
             Ok((RawStream::Unix(near), Vec::new()))
         }
     }
@@ -361,7 +421,10 @@ async fn relay(upgraded: Upgraded, far: UnixStream) {
 
 /// The session's socket as tungstenite's stream: reads come from the socket, writes
 /// (tungstenite's automatic pong and close replies) join the writer's queue.
-struct SocketIo(Arc<SocketWriter>);
+struct SocketIo {
+    writer: Arc<SocketWriter>,
+    connection: Arc<Connection>,
+}
 
 impl AsyncRead for SocketIo {
     fn poll_read(
@@ -369,12 +432,12 @@ impl AsyncRead for SocketIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let stream = self.0.stream();
+        let stream = self.writer.stream();
         loop {
             ready!(stream.poll_read_ready(cx))?;
             match stream.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
-                    self.0.heard();
+                    self.connection.heard();
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -392,7 +455,7 @@ impl AsyncWrite for SocketIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Poll::Ready(
-            self.0
+            self.writer
                 .queue_raw(Bytes::copy_from_slice(buf))
                 .map(|()| buf.len()),
         )
@@ -411,42 +474,13 @@ impl AsyncWrite for SocketIo {
 fn read_error(error: tokio_tungstenite::tungstenite::Error) -> End {
     use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
     match error {
-        Error::Capacity(CapacityError::MessageTooLong { .. }) => {
-            End::Close(close_code::TOO_BIG, "frame too large")
-        }
-        Error::Utf8(_) => End::Close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => End::Close(Close::TooBig),
+        Error::Utf8(_) => End::Close(Close::InvalidUtf8),
         _ => End::Gone("read failed"),
     }
 }
 
-fn reason_for(code: u16) -> &'static str {
-    match code {
-        close_code::SLOW_CONSUMER => "slow consumer: send queue overflowed",
-        close_code::TOKEN_EXPIRED => "token expired",
-        close_code::TOKEN_REVOKED => "token revoked",
-        close_code::GOING_AWAY => "the bridge is shutting down",
-        _ => "",
-    }
-}
-
-/// When a token expiring at `expires_at` must be closed, on the runtime's clock.
-pub(super) fn expiry_deadline(expires_at: Option<SystemTime>) -> Option<tokio::time::Instant> {
-    let expires_at = expires_at?;
-    let left = expires_at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Some(tokio::time::Instant::now() + left)
-}
-
-/// Sleeps until `deadline`, or forever when there is none.
-pub(super) async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A random session id for the welcome frame (16 hex digits).
+/// A random session name for the welcome frame (16 hex digits).
 fn session_name() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
