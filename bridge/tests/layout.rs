@@ -28,7 +28,11 @@ fn modules(root: &Path) -> Modules {
             if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
-            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if relative == "main.rs" {
                 continue;
             }
@@ -88,7 +92,8 @@ fn paths(code: &str, children: &BTreeSet<String>) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let starts_word = i == 0 || !(bytes[i - 1].is_alphanumeric() || bytes[i - 1] == '_' || bytes[i - 1] == ':');
+        let starts_word = i == 0
+            || !(bytes[i - 1].is_alphanumeric() || bytes[i - 1] == '_' || bytes[i - 1] == ':');
         if !starts_word || !(bytes[i].is_alphabetic() || bytes[i] == '_') {
             i += 1;
             continue;
@@ -237,7 +242,11 @@ fn loops(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
 #[test]
 fn no_file_in_bridge_src_reaches_itself() {
     let edges = graph(&src_dir());
-    assert!(edges.len() > 40, "read the source tree: {} files", edges.len());
+    assert!(
+        edges.len() > 40,
+        "read the source tree: {} files",
+        edges.len()
+    );
     assert!(
         edges["server/routes.rs"].contains("egress/websocket.rs"),
         "the resolver sees `use crate::…` paths: {:?}",
@@ -260,13 +269,28 @@ fn a_loop_is_found() {
     let dir = std::env::temp_dir().join(format!("layout-test-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("a")).unwrap();
     std::fs::write(dir.join("lib.rs"), "pub mod a;\npub mod b;\n").unwrap();
-    std::fs::write(dir.join("a/mod.rs"), "pub mod c;\nuse crate::b::{B, other::X};\n").unwrap();
-    std::fs::write(dir.join("a/c.rs"), "// use crate::b;\nuse super::super::b as _;\n").unwrap();
-    std::fs::write(dir.join("b.rs"), "fn f() { let s = \"crate::a\"; crate::a::c::g(); }\n").unwrap();
+    std::fs::write(
+        dir.join("a/mod.rs"),
+        "pub mod c;\nuse crate::b::{B, other::X};\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("a/c.rs"),
+        "// use crate::b;\nuse super::super::b as _;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.rs"),
+        "fn f() { let s = \"crate::a\"; crate::a::c::g(); }\n",
+    )
+    .unwrap();
     let edges = graph(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(edges["a/mod.rs"], BTreeSet::from(["b.rs".to_string()]));
     assert_eq!(edges["a/c.rs"], BTreeSet::from(["b.rs".to_string()]));
     assert_eq!(edges["b.rs"], BTreeSet::from(["a/c.rs".to_string()]));
-    assert_eq!(loops(&edges), vec![vec!["a/c.rs".to_string(), "b.rs".to_string()]]);
+    assert_eq!(
+        loops(&edges),
+        vec![vec!["a/c.rs".to_string(), "b.rs".to_string()]]
+    );
 }
