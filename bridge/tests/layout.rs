@@ -230,6 +230,11 @@ fn path_at(chars: &[char], at: usize) -> (Vec<Vec<String>>, usize) {
         prefix.push(chars[start..i].iter().collect::<String>());
         if chars.get(i) == Some(&':') && chars.get(i + 1) == Some(&':') {
             i += 2;
+            if chars.get(i) == Some(&'*') {
+                // A glob (`use super::*`) names the module it is in.
+                prefix.push("*".to_string());
+                return (vec![prefix], i + 1);
+            }
             if chars.get(i) == Some(&'{') {
                 // A use group: each item is a path of its own below `prefix`.
                 let mut all = Vec::new();
@@ -413,10 +418,11 @@ fn inline_modules_char_literals_and_test_items_are_read_as_rust_reads_them() {
     let dir = std::env::temp_dir().join(format!("layout-test-inline-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("a")).unwrap();
     std::fs::write(dir.join("lib.rs"), "pub mod a;\npub mod b;\n").unwrap();
-    // `super` inside `mod inner { … }` is `a`, this file, not the crate root.
+    // A glob names its module; `super` inside `mod inner { … }` is `a`, this file,
+    // not the crate root.
     std::fs::write(
         dir.join("a/mod.rs"),
-        "pub mod c;\npub use c::C;\npub fn f() {}\npub mod inner {\n    use super::f;\n}\n\
+        "pub mod c;\npub use c::*;\npub fn f() {}\npub mod inner {\n    use super::f;\n}\n\
          fn g() { super::b::h(); }\n",
     )
     .unwrap();
