@@ -6,7 +6,7 @@
 //!
 //! Exit status: 0 success; 1 a runtime failure (serve stopped on an error, publish
 //! failed); 2 the configuration was refused (so a unit can tell "fix the file" from
-//! "try again").
+//! "try again"). The constants are in `cli/exit.rs`, which every command's file uses.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use push_bridge_publisher::{PublishError, Publisher};
 
 use crate::app::ServeError;
@@ -22,15 +22,12 @@ use crate::config::{self, ConfigError, Loaded, Overrides};
 use crate::event::is_valid_id;
 use crate::topic::{Topic, TopicError};
 
+mod exit;
 mod generate;
 mod token;
+pub use exit::{EXIT_CONFIG, EXIT_PUBLISH};
 pub use generate::{GenerateArgs, Generated};
 pub use token::{mint_token, TokenArgs, TokenError};
-
-/// Exit status when the configuration is refused.
-pub const EXIT_CONFIG: u8 = 2;
-/// Exit status when `publish` fails.
-pub const EXIT_PUBLISH: u8 = 1;
 
 /// ZeroMQ in, one-way WebSocket/SSE out: a push notification bridge.
 ///
@@ -134,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Generate(generate_args) => Ok(ExitCode::from(generate::generate(
             &generate_args,
+            Args::command(),
             stdout,
             stderr,
         ))),

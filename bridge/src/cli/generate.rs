@@ -1,15 +1,12 @@
 //! `push-bridge generate man|bash|zsh|fish [--out DIR]` (hidden from `--help`): the man
-//! pages and the shell completions, generated from the clap definition in `cli.rs` so
-//! that they cannot drift from it. Packaging (`scripts/deb`) runs the built binary to
-//! produce them.
+//! pages and the shell completions, generated from the clap definition of the command
+//! line (`cli.rs` hands it in as a [`clap::Command`]) so that they cannot drift from it.
+//! Packaging (`scripts/deb`) runs the built binary to produce them.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use clap_complete::Shell;
-
-use super::Args;
 
 /// Exit status when a file cannot be written (a runtime failure).
 const EXIT_WRITE: u8 = 1;
@@ -49,16 +46,17 @@ const BIN: &str = "push-bridge";
 
 /// The command as the man pages and completions describe it: without clap's `help`
 /// subcommand (`--help` is everywhere already).
-fn command() -> clap::Command {
-    let mut cmd = Args::command().disable_help_subcommand(true);
+fn documented(cmd: clap::Command) -> clap::Command {
+    let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     cmd
 }
 
-/// The man pages: `push-bridge.1`, whose SUBCOMMANDS section names every visible command,
-/// then one `push-bridge-COMMAND.1` per command (the names that section refers to).
-pub fn man_pages() -> Vec<GeneratedFile> {
-    let cmd = command();
+/// The man pages of `cmd`: `push-bridge.1`, whose SUBCOMMANDS section names every
+/// visible command, then one `push-bridge-COMMAND.1` per command (the names that section
+/// refers to).
+pub fn man_pages(cmd: clap::Command) -> Vec<GeneratedFile> {
+    let cmd = documented(cmd);
     let mut pages = vec![render_man(cmd.clone())];
     for sub in cmd.get_subcommands().filter(|sub| !sub.is_hide_set()) {
         // The commands display as `push-bridge` (for usage lines); a page of its own
@@ -82,9 +80,9 @@ fn render_man(cmd: clap::Command) -> GeneratedFile {
     }
 }
 
-/// The completion script for `shell`, under the file name that shell looks for.
-pub fn completions(shell: Shell) -> GeneratedFile {
-    let mut cmd = command();
+/// The completion script of `cmd` for `shell`, under the file name that shell looks for.
+pub fn completions(cmd: clap::Command, shell: Shell) -> GeneratedFile {
+    let mut cmd = documented(cmd);
     let mut content = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN, &mut content);
     GeneratedFile {
@@ -93,14 +91,19 @@ pub fn completions(shell: Shell) -> GeneratedFile {
     }
 }
 
-/// `generate`: the files into `--out`, naming each on `out`, or the content on `out`;
-/// exit 0, or 1 with the reason on `err`.
-pub fn generate(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// `generate`: the files for `cmd` into `--out`, naming each on `out`, or the content
+/// on `out`; exit 0, or 1 with the reason on `err`.
+pub fn generate(
+    args: &GenerateArgs,
+    cmd: clap::Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let files = match args.what {
-        Generated::Man => man_pages(),
-        Generated::Bash => vec![completions(Shell::Bash)],
-        Generated::Zsh => vec![completions(Shell::Zsh)],
-        Generated::Fish => vec![completions(Shell::Fish)],
+        Generated::Man => man_pages(cmd),
+        Generated::Bash => vec![completions(cmd, Shell::Bash)],
+        Generated::Zsh => vec![completions(cmd, Shell::Zsh)],
+        Generated::Fish => vec![completions(cmd, Shell::Fish)],
     };
     let result = match &args.out {
         Some(dir) => write_files(dir, &files, out),
@@ -133,7 +136,15 @@ fn write_files(
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
+    use crate::cli::Args;
+
+    /// The command line `cli.rs` hands in.
+    fn cli() -> clap::Command {
+        Args::command()
+    }
 
     fn text(file: &GeneratedFile) -> String {
         String::from_utf8(file.content.clone()).expect("UTF-8")
@@ -143,7 +154,7 @@ mod tests {
 
     #[test]
     fn the_man_page_names_every_command_and_each_has_its_page() {
-        let pages = man_pages();
+        let pages = man_pages(cli());
         let names: Vec<&str> = pages.iter().map(|page| page.name.as_str()).collect();
         let mut expected = vec!["push-bridge.1".to_string()];
         expected.extend(COMMANDS.iter().map(|c| format!("push-bridge-{c}.1")));
@@ -193,7 +204,7 @@ mod tests {
             (Shell::Zsh, "_push-bridge"),
             (Shell::Fish, "push-bridge.fish"),
         ] {
-            let file = completions(shell);
+            let file = completions(cli(), shell);
             assert_eq!(file.name, name);
             let script = text(&file);
             for command in COMMANDS {
@@ -213,7 +224,7 @@ mod tests {
             out: Some(out_dir.clone()),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(generate(&args, &mut out, &mut err), 0);
+        assert_eq!(generate(&args, cli(), &mut out, &mut err), 0);
         assert!(err.is_empty());
         let listed = String::from_utf8(out).expect("UTF-8");
         assert_eq!(listed.lines().count(), 1 + COMMANDS.len(), "{listed}");
@@ -222,7 +233,7 @@ mod tests {
         }
         assert_eq!(
             std::fs::read(out_dir.join("push-bridge.1")).expect("page"),
-            man_pages()[0].content
+            man_pages(cli())[0].content
         );
 
         // An unwritable directory is an error naming it, exit 1.
@@ -231,7 +242,7 @@ mod tests {
             out: Some(out_dir.join("push-bridge.1").join("sub")),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(generate(&blocked, &mut out, &mut err), EXIT_WRITE);
+        assert_eq!(generate(&blocked, cli(), &mut out, &mut err), EXIT_WRITE);
         let err = String::from_utf8(err).expect("UTF-8");
         assert!(err.contains("cannot write") && err.contains("sub"), "{err}");
     }
@@ -243,7 +254,7 @@ mod tests {
             out: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(generate(&args, &mut out, &mut err), 0);
-        assert_eq!(out, man_pages()[0].content);
+        assert_eq!(generate(&args, cli(), &mut out, &mut err), 0);
+        assert_eq!(out, man_pages(cli())[0].content);
     }
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{EXIT_CONFIG, EXIT_PUBLISH};
+use super::exit::{EXIT_CONFIG, EXIT_PUBLISH};
 use crate::auth::jwt::{JwtError, JwtVerifier};
 use crate::config::{Config, ConfigError, Loaded};
 use crate::topic::Pattern;

@@ -1,5 +1,6 @@
 //! Reading the layers (defaults → TOML file → `PUSH_BRIDGE_*` environment → flags)
-//! and blaming each refusal on the layer that caused it.
+//! and blaming each refusal on the layer that caused it. The flags come in as
+//! [`Overrides`]; the result, [`Loaded`], tells the [`Source`] of every value.
 //!
 //! Each layer is kept as its own tree so that `check-config` can say where every value
 //! came from, and the layers are added to figment one at a time, extracting after
@@ -9,13 +10,37 @@
 //! is wanted.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::error::{Actual, Kind};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
-use super::{Config, ConfigError, Overrides, Source};
+use super::error::ConfigError;
+use super::tree::Config;
+
+/// Where a configuration value came from (later layers win).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The TOML file at this path.
+    File(PathBuf),
+    /// A `PUSH_BRIDGE_…` environment variable.
+    Env,
+    /// A command-line flag.
+    Flag,
+}
+
+/// Settings given as command-line flags (`serve --listen … --pull …`): the last layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen`: replaces `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--pull` (repeatable): when any is given, replaces the whole `ingress.pull` list.
+    pub pull: Vec<String>,
+}
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/push-bridge/push-bridge.toml";

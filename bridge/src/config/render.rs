@@ -7,7 +7,7 @@
 
 use serde_json::Value as Json;
 
-use super::{Loaded, Source};
+use super::load::{Loaded, Source};
 
 /// Keys whose values never appear in output (dotted paths).
 pub const SECRET_KEYS: &[&str] = &["auth.jwt.secret"];

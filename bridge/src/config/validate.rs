@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Config, ConfigError};
+use super::error::ConfigError;
+use super::tree::Config;
 
 /// Smallest `server.max_inbound_frame_bytes`: enough for any subscribe frame.
 pub const MIN_INBOUND_FRAME_BYTES: usize = 64;

@@ -33,7 +33,8 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Dispatch, IngressError, SocketId};
+use super::dispatch::{Dispatch, SocketId};
+use super::error::IngressError;
 use crate::config::IngressConfig;
 
 /// Receive high-water mark, in messages, per peer of each socket.

@@ -9,7 +9,7 @@ use jsonwebtoken::errors::{Error as LibError, ErrorKind};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::JwtRejection;
+use super::error::JwtRejection;
 use crate::config::JwtConfig;
 use crate::topic::Pattern;
 

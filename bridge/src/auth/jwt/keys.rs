@@ -9,7 +9,7 @@ use std::path::Path;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 
-use super::JwtError;
+use super::error::JwtError;
 use crate::config::JwtConfig;
 
 /// Uncompressed EC points: `0x04 ‖ x ‖ y`.
