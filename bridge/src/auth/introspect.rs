@@ -36,6 +36,7 @@ mod answer;
 mod cache;
 #[cfg(test)]
 mod tests;
+mod verdict;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -47,17 +48,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::IntrospectConfig;
-use crate::topic::Pattern;
 use answer::{patterns_from_answer, read_body, Failure};
 use cache::{AnswerCache, Key};
+pub use verdict::{Unavailable, Verdict, MAX_ANSWER_BYTES};
 
 /// Most verdicts kept; past that the oldest go first.
 pub const CACHE_CAPACITY: usize = 100_000;
 /// Most requests to the API in flight at once; more checks wait (within the timeout).
 pub const MAX_CONCURRENT_REQUESTS: usize = 64;
-/// Largest answer read; a larger one is a bad answer.
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
-
 /// A configuration the introspector cannot work with (found at start). The messages
 /// name the key inside `[auth.introspect]`; the caller adds that prefix.
 #[derive(Debug, thiserror::Error)]
@@ -70,41 +68,6 @@ pub enum IntrospectError {
     Header { header: String },
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-}
-
-/// What the API said about a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// A 2xx answer. `patterns` is `None` when the answer does not list any (no
-    /// `topics_field` configured, or the field absent): all topics.
-    Accepted { patterns: Option<Vec<Pattern>> },
-    /// A 4xx answer (other than 408 and 429).
-    Rejected,
-}
-
-/// Why the API could not tell (the client gets `503`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Unavailable {
-    #[error("the token service did not answer in time")]
-    Timeout,
-    #[error("the token service cannot be reached")]
-    Connect,
-    #[error("the token service answered with an error")]
-    ServerError,
-    #[error("the token service gave an answer that cannot be read")]
-    BadAnswer,
-}
-
-impl Unavailable {
-    /// The metric label and the `error` field of the `503` answer.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Unavailable::Timeout => "introspection_timeout",
-            Unavailable::Connect => "introspection_unreachable",
-            Unavailable::ServerError => "introspection_server_error",
-            Unavailable::BadAnswer => "introspection_bad_answer",
-        }
-    }
 }
 
 type Outcome = Result<Verdict, Unavailable>;

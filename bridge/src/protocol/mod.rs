@@ -1,12 +1,17 @@
-//! The client protocols, as pure codecs (docs/protocol.md "WebSocket endpoint"): a text
-//! frame from a client goes in, a typed request or a refusal comes out; an event or an
-//! answer goes in, the frame's JSON text comes out. No sockets, no clocks, no state
-//! beyond what a caller hands in, so every rule is unit-tested here and the session
-//! loop in `server/` only moves bytes.
+//! The client protocols, pure (docs/protocol.md "WebSocket endpoint"). Two layers:
+//!
+//! - the codecs ([`native`], [`wamp1`], [`wamp2`], [`sse`]): a text frame from a client
+//!   goes in, a typed request or a refusal comes out; an event or an answer goes in,
+//!   the frame's JSON text comes out;
+//! - the per-client state machines ([`session`]): a client frame goes in with a clock
+//!   reading, actions come out (answers, subscriptions, a [`close::Close`]).
+//!
+//! No sockets, no hub, no awaiting, so every rule is unit-tested here and the session
+//! task in `egress/` only moves bytes and applies actions.
 //!
 //! This module also owns subprotocol negotiation: which protocol a connection speaks
 //! follows from the `Sec-WebSocket-Protocol` list the client offers. Adding a protocol
-//! is one variant of [`Protocol`] and one row of `SUBPROTOCOLS`.
+//! is one variant of [`Protocol`], one row of `SUBPROTOCOLS` and one state machine.
 
 use serde_json::Value;
 

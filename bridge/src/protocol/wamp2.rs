@@ -19,11 +19,23 @@
 
 mod frames;
 pub mod uri;
+mod vocabulary;
 
 pub use frames::{
     abort, challenge_ticket, error, event, goodbye, subscribed, unsubscribed, welcome,
 };
 pub use uri::{accepts, subscription_pattern, topic_uri, Match, UriError, URI_SEPARATOR};
+use vocabulary::{
+    ABORT, AUTHENTICATE, CANCEL, CHALLENGE, ERROR, EVENT, GOODBYE, HELLO, INTERRUPT, INVOCATION,
+    PUBLISHED, REGISTERED, RESULT, SUBSCRIBED, UNREGISTERED, UNSUBSCRIBED, WELCOME, YIELD,
+};
+pub use vocabulary::{
+    AUTHMETHOD_TICKET, CALL, CLOSE_GOODBYE_AND_OUT, CLOSE_SYSTEM_SHUTDOWN,
+    ERROR_AUTHENTICATION_DENIED, ERROR_AUTHENTICATION_REQUIRED, ERROR_INVALID_ARGUMENT,
+    ERROR_INVALID_URI, ERROR_NOT_AUTHORIZED, ERROR_NO_SUCH_PROCEDURE, ERROR_NO_SUCH_REALM,
+    ERROR_NO_SUCH_REGISTRATION, ERROR_NO_SUCH_SUBSCRIPTION, ERROR_PROTOCOL_VIOLATION, MAX_ID,
+    PUBLISH, REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE,
+};
 
 use std::hash::{Hash, Hasher};
 
@@ -116,61 +128,6 @@ impl Message {
 /// session answers ABORT [`ERROR_PROTOCOL_VIOLATION`] with this text as its message,
 /// and closes.
 pub use super::ProtocolViolation;
-
-const HELLO: u64 = 1;
-const WELCOME: u64 = 2;
-const ABORT: u64 = 3;
-const CHALLENGE: u64 = 4;
-const AUTHENTICATE: u64 = 5;
-const GOODBYE: u64 = 6;
-const ERROR: u64 = 8;
-/// Type id of PUBLISH, the `request_type` of an ERROR answering one.
-pub const PUBLISH: u64 = 16;
-const PUBLISHED: u64 = 17;
-/// Type id of SUBSCRIBE, the `request_type` of an ERROR answering one.
-pub const SUBSCRIBE: u64 = 32;
-const SUBSCRIBED: u64 = 33;
-/// Type id of UNSUBSCRIBE, the `request_type` of an ERROR answering one.
-pub const UNSUBSCRIBE: u64 = 34;
-const UNSUBSCRIBED: u64 = 35;
-const EVENT: u64 = 36;
-/// Type id of CALL, the `request_type` of an ERROR answering one.
-pub const CALL: u64 = 48;
-const CANCEL: u64 = 49;
-const RESULT: u64 = 50;
-/// Type id of REGISTER, the `request_type` of an ERROR answering one.
-pub const REGISTER: u64 = 64;
-const REGISTERED: u64 = 65;
-/// Type id of UNREGISTER, the `request_type` of an ERROR answering one.
-pub const UNREGISTER: u64 = 66;
-const UNREGISTERED: u64 = 67;
-const INVOCATION: u64 = 68;
-const INTERRUPT: u64 = 69;
-const YIELD: u64 = 70;
-
-/// The largest WAMP id; ids are integers in [1, 2^53] so that JavaScript holds them
-/// exactly.
-pub const MAX_ID: u64 = 1 << 53;
-
-/// The only authentication method the router offers; the ticket is a bridge token.
-pub const AUTHMETHOD_TICKET: &str = "ticket";
-
-pub const ERROR_NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
-pub const ERROR_NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
-pub const ERROR_NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
-pub const ERROR_NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
-pub const ERROR_INVALID_URI: &str = "wamp.error.invalid_uri";
-pub const ERROR_INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
-pub const ERROR_PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
-pub const ERROR_NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
-/// ABORT reason: a ticket was given and is not valid.
-pub const ERROR_AUTHENTICATION_DENIED: &str = "wamp.error.authentication_denied";
-/// ABORT reason: no token anywhere (URL, header, cookie or ticket) and no anonymous access.
-pub const ERROR_AUTHENTICATION_REQUIRED: &str = "wamp.error.authentication_required";
-/// GOODBYE reason answering a client's GOODBYE.
-pub const CLOSE_GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
-/// GOODBYE reason when the bridge drains for shutdown.
-pub const CLOSE_SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
 
 /// Maps any 64 random bits onto a valid WAMP id, uniformly: the session uses it for
 /// session, subscription and publication ids.

@@ -3,7 +3,7 @@
 //! detail for the log, never the token). Separate from the request so the parsing
 //! rules are tested without a server.
 
-use super::{Unavailable, MAX_ANSWER_BYTES};
+use super::verdict::{Unavailable, MAX_ANSWER_BYTES};
 use crate::topic::Pattern;
 
 /// Why a request gave no verdict, with the detail for the log.

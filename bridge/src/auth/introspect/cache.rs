@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::Verdict;
+use super::verdict::Verdict;
 
 /// The SHA-256 of a token.
 pub(super) type Key = [u8; 32];

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use axum::Router;
 
+use crate::topic::Pattern;
+
 use super::*;
 
 /// What the fake API answers.

@@ -3,9 +3,11 @@
 //! close the session with `1008`. The clock is the caller's, so tests drive it.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{ERROR_WINDOW, MAX_ERRORS};
+/// More refused or bad frames than this within [`ERROR_WINDOW`] close with `1008`.
+pub const MAX_ERRORS: usize = 10;
+pub const ERROR_WINDOW: Duration = Duration::from_secs(60);
 
 /// When the recent bad or refused frames came. Empty (and unallocated) until the
 /// first one; never more than `MAX_ERRORS + 1` long, as the session closes then.

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::actions::{closes, refusal, Action, Settings};
 use super::budget::ErrorBudget;
-use super::{closes, refusal, Action, Settings};
 use crate::auth::Grant;
 use crate::event::SharedEvent;
 use crate::protocol::native::{self, ErrorCode, Request, RequestError};

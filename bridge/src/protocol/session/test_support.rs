@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Action, Settings};
+use super::actions::{Action, Settings};
 use crate::auth::{Credential, Grant};
 use crate::event::{Event, SharedEvent};
 use crate::topic::{Pattern, Topic};

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::actions::{closes, refusal, Action, Settings};
 use super::budget::ErrorBudget;
-use super::{closes, refusal, Action, Settings};
 use crate::auth::Grant;
 use crate::protocol::close::Close;
 use crate::protocol::wamp1::{self, Message, Prefixes};

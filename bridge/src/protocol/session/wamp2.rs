@@ -21,8 +21,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use super::actions::{closes, refusal, Action, Settings};
 use super::budget::ErrorBudget;
-use super::{closes, refusal, Action, Settings};
 use crate::auth::{Denied, Grant};
 use crate::protocol::close::Close;
 use crate::protocol::wamp2::{self, Match, Message};

@@ -5,7 +5,7 @@
 
 use crate::protocol::json_string;
 
-use super::{
+use super::vocabulary::{
     ABORT, AUTHMETHOD_TICKET, CHALLENGE, ERROR, EVENT, GOODBYE, SUBSCRIBED, UNSUBSCRIBED, WELCOME,
 };
 
