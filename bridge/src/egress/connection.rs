@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::frame::text_frame;
 use super::writer::{Refused, SocketWriter};
-use crate::hub::{EventFrames, FrameKey, Outlet};
+use crate::hub::{EventFrames, FrameKey, Hub, Outlet, Routing, SessionId};
 use crate::ops::metrics::{self, Tally};
 use crate::protocol::close::Close;
 use crate::protocol::wamp2::{self, Match};
@@ -48,6 +48,8 @@ enum Sink {
 #[derive(Debug)]
 pub struct Connection {
     pub protocol: Protocol,
+    /// The hub's bookkeeping (the session's id among it).
+    routing: Routing,
     sink: Sink,
     /// Event frames that may wait before the session is a slow consumer.
     send_queue: usize,
@@ -56,11 +58,14 @@ pub struct Connection {
     close_signal: Notify,
     /// When the client last sent anything, in milliseconds since [`CLOCK`].
     heard_at: AtomicU64,
-    /// WAMP v2 only: per pattern, the (match policy, subscription id) pairs its events
-    /// are framed for. The session's state machine decides them (AddRoute,
-    /// RemoveRoute); this copy is what routing reads, from the ingress thread.
-    routes: Mutex<HashMap<Pattern, Vec<(Match, u64)>>>,
+    /// WAMP v2 only (`None` for the others, to keep idle connections small): per
+    /// pattern, the (match policy, subscription id) pairs its events are framed for.
+    /// The session's state machine decides them (AddRoute, RemoveRoute); this copy is
+    /// what routing reads, from the ingress thread.
+    routes: Option<Box<Mutex<Routes>>>,
 }
+
+type Routes = HashMap<Pattern, Vec<(Match, u64)>>;
 
 /// The clock origin of [`Connection::heard`].
 static CLOCK: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -70,35 +75,44 @@ fn millis_since_clock() -> u64 {
 }
 
 impl Connection {
-    /// A WebSocket connection whose frames go to `writer`.
-    pub fn socket(protocol: Protocol, writer: Arc<SocketWriter>, send_queue: usize) -> Self {
-        Self::new(protocol, Sink::Socket(writer), send_queue)
+    /// A WebSocket connection of `hub` whose frames go to `writer`.
+    pub fn socket(
+        hub: &Hub,
+        protocol: Protocol,
+        writer: Arc<SocketWriter>,
+        send_queue: usize,
+    ) -> Self {
+        Self::new(hub, protocol, Sink::Socket(writer), send_queue)
     }
 
     /// An SSE stream's connection and the receiving end of its queue.
-    pub fn stream(send_queue: usize) -> (Self, mpsc::Receiver<Outbound>) {
+    pub fn stream(hub: &Hub, send_queue: usize) -> (Self, mpsc::Receiver<Outbound>) {
         let (queue, receiver) = mpsc::channel(send_queue.max(1));
         (
-            Self::new(Protocol::Sse, Sink::Stream(queue), send_queue),
+            Self::new(hub, Protocol::Sse, Sink::Stream(queue), send_queue),
             receiver,
         )
     }
 
-    fn new(protocol: Protocol, sink: Sink, send_queue: usize) -> Self {
+    fn new(hub: &Hub, protocol: Protocol, sink: Sink, send_queue: usize) -> Self {
+        // Native and SSE sessions take each event once, however many of their patterns
+        // match; WAMP sessions once per matching subscription.
+        let once_per_event = matches!(protocol, Protocol::Native | Protocol::Sse);
         Connection {
             protocol,
+            routing: hub.routing(once_per_event),
             sink,
             send_queue: send_queue.max(1),
             close: OnceLock::new(),
             close_signal: Notify::new(),
             heard_at: AtomicU64::new(millis_since_clock()),
-            routes: Mutex::new(HashMap::new()),
+            routes: (protocol == Protocol::Wamp2).then(Box::default),
         }
     }
 
-    /// Whether the hub should offer each event once, however many patterns match.
-    pub fn once_per_event(&self) -> bool {
-        matches!(self.protocol, Protocol::Native | Protocol::Sse)
+    /// The session's id in the hub.
+    pub fn id(&self) -> SessionId {
+        self.routing.id()
     }
 
     /// The socket writer of a WebSocket connection (`None` for SSE).
@@ -146,7 +160,10 @@ impl Connection {
     /// WAMP v2: frame events matching `pattern` and accepted by `match_` for
     /// subscription `id`.
     pub fn add_route(&self, pattern: &Pattern, match_: Match, id: u64) {
-        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(routes) = &self.routes else {
+            return;
+        };
+        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
         let pairs = routes.entry(pattern.clone()).or_default();
         if !pairs.contains(&(match_, id)) {
             pairs.push((match_, id));
@@ -155,7 +172,10 @@ impl Connection {
 
     /// WAMP v2: stop framing events for subscription `id`.
     pub fn remove_route(&self, pattern: &Pattern, id: u64) {
-        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(routes) = &self.routes else {
+            return;
+        };
+        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pairs) = routes.get_mut(pattern) {
             pairs.retain(|&(_, i)| i != id);
             if pairs.is_empty() {
@@ -226,7 +246,10 @@ impl Outlet for Connection {
                 self.queue(writer, frame, 0, received, tally)
             }
             Protocol::Wamp2 => {
-                let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(routes) = &self.routes else {
+                    return false;
+                };
+                let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
                 let mut queued = false;
                 for &(match_, id) in routes.get(pattern).into_iter().flatten() {
                     if wamp2::accepts(match_, pattern, &event.topic) {
@@ -245,6 +268,10 @@ impl Outlet for Connection {
             let written = writer.flush_now();
             tally.delivered(self.protocol, written.frames, written.oldest);
         }
+    }
+
+    fn routing(&self) -> &Routing {
+        &self.routing
     }
 }
 
@@ -295,7 +322,7 @@ mod tests {
 
     use super::*;
     use crate::event::IngressMessage;
-    use crate::hub::{history, Hub, Subscriber};
+    use crate::hub::history;
     use crate::topic::Topic;
 
     fn hub() -> Hub {
@@ -321,7 +348,6 @@ mod tests {
     struct Peer {
         connection: Arc<Connection>,
         writer: Arc<SocketWriter>,
-        subscriber: Arc<Subscriber>,
         theirs: std::os::unix::net::UnixStream,
     }
 
@@ -336,24 +362,20 @@ mod tests {
                 stream,
             )));
             let connection = Arc::new(Connection::socket(
+                hub,
                 protocol,
                 Arc::clone(&writer),
                 send_queue,
             ));
-            let subscriber = hub.register(
-                Arc::clone(&connection) as Arc<dyn Outlet>,
-                connection.once_per_event(),
-            );
             Peer {
                 connection,
                 writer,
-                subscriber,
                 theirs,
             }
         }
 
         fn subscribe(&self, hub: &Hub, pattern: &str) {
-            assert!(hub.subscribe(&self.subscriber, &Pattern::parse(pattern).unwrap()));
+            assert!(hub.subscribe(&self.connection, &Pattern::parse(pattern).unwrap()));
         }
 
         /// The text of every complete frame received so far.
@@ -398,13 +420,12 @@ mod tests {
         let hub = hub();
         let mut native = Peer::new(&hub, Protocol::Native, 16).await;
         let mut wamp = Peer::new(&hub, Protocol::Wamp1, 16).await;
-        let (sse, mut sse_queue) = Connection::stream(16);
+        let (sse, mut sse_queue) = Connection::stream(&hub, 16);
         let sse = Arc::new(sse);
-        let sse_subscriber = hub.register(Arc::clone(&sse) as Arc<dyn Outlet>, true);
         for pattern in ["article", "article:7"] {
             native.subscribe(&hub, pattern);
             wamp.subscribe(&hub, pattern);
-            hub.subscribe(&sse_subscriber, &Pattern::parse(pattern).unwrap());
+            hub.subscribe(&sse, &Pattern::parse(pattern).unwrap());
         }
         let event = publish(&hub, "article:7", r#"{"a":1}"#);
         let native_frame = format!(
@@ -461,12 +482,11 @@ mod tests {
         // A socket that takes nothing (corked) and an SSE stream nobody reads.
         let slow = Peer::new(&hub, Protocol::Native, 2).await;
         slow.writer.cork();
-        let (slow_sse, mut slow_sse_queue) = Connection::stream(2);
+        let (slow_sse, mut slow_sse_queue) = Connection::stream(&hub, 2);
         let slow_sse = Arc::new(slow_sse);
-        let slow_sse_subscriber = hub.register(Arc::clone(&slow_sse) as Arc<dyn Outlet>, true);
         let mut fast = Peer::new(&hub, Protocol::Native, 2).await;
         slow.subscribe(&hub, "*");
-        hub.subscribe(&slow_sse_subscriber, &Pattern::everything());
+        hub.subscribe(&slow_sse, &Pattern::everything());
         fast.subscribe(&hub, "*");
         for i in 0..5 {
             publish(&hub, "t", &i.to_string());

@@ -18,7 +18,6 @@ use super::connection::{Connection, Outbound};
 use super::expiry::Expiry;
 use super::Egress;
 use crate::auth::Grant;
-use crate::hub::{Outlet, Subscriber};
 use crate::ops::metrics;
 use crate::protocol::{native, sse, Protocol};
 use crate::topic::Pattern;
@@ -37,16 +36,13 @@ pub fn open(
     peer: SocketAddr,
     guard: impl Send + 'static,
 ) -> Body {
-    let (connection, queue) = Connection::stream(egress.send_queue);
+    let (connection, queue) = Connection::stream(&egress.hub, egress.send_queue);
     let connection = Arc::new(connection);
-    let subscriber = egress
-        .hub
-        .register(Arc::clone(&connection) as Arc<dyn Outlet>, true);
     let mut first = String::new();
     match last_event_id {
         Some(since) => match egress
             .hub
-            .subscribe_since(&subscriber, &patterns, &[], since)
+            .subscribe_since(&connection, &patterns, &[], since)
         {
             Some(replay) => {
                 for event in replay {
@@ -58,20 +54,19 @@ pub fn open(
         },
         None => {
             for pattern in &patterns {
-                egress.hub.subscribe(&subscriber, pattern);
+                egress.hub.subscribe(&connection, pattern);
             }
         }
     }
     egress
         .live
-        .insert(subscriber.id, &connection, grant.credential.clone());
+        .insert(connection.id(), &connection, grant.credential.clone());
     metrics::connection_opened(Protocol::Sse);
     tracing::debug!(%peer, token = %grant.name, topics = ?patterns, "event stream opened");
 
     let stream = Stream {
         egress: Arc::clone(egress),
         connection,
-        subscriber,
         patterns,
         queue,
         heartbeat: tokio::time::interval_at(
@@ -91,7 +86,6 @@ pub fn open(
 struct Stream {
     egress: Arc<Egress>,
     connection: Arc<Connection>,
-    subscriber: Arc<Subscriber>,
     patterns: Vec<Pattern>,
     queue: mpsc::Receiver<Outbound>,
     heartbeat: tokio::time::Interval,
@@ -138,9 +132,9 @@ impl Drop for Stream {
     fn drop(&mut self) {
         self.egress
             .hub
-            .unsubscribe_all(self.subscriber.id, self.patterns.iter());
-        self.egress.live.remove(self.subscriber.id);
+            .unsubscribe_all(self.connection.id(), self.patterns.iter());
+        self.egress.live.remove(self.connection.id());
         metrics::connection_closed(Protocol::Sse);
-        tracing::debug!(session = self.subscriber.id, "event stream closed");
+        tracing::debug!(session = self.connection.id(), "event stream closed");
     }
 }

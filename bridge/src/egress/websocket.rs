@@ -32,7 +32,6 @@ use super::writer::{RawStream, SocketWriter};
 use super::Egress;
 use crate::auth::credentials::Presented;
 use crate::auth::Grant;
-use crate::hub::{Outlet, Subscriber};
 use crate::ops::metrics;
 use crate::protocol::close::Close;
 use crate::protocol::session::{Action, ClientSession};
@@ -63,15 +62,93 @@ enum End {
     Cut(&'static str),
 }
 
-/// Serves one upgraded connection to its end. Everything a session keeps for its life
-/// lives in [`Session`]; this function's own state is small, as thousands of idle
-/// sessions each hold one.
-pub async fn run(egress: Arc<Egress>, on_upgrade: OnUpgrade, admitted: Box<Admitted>) {
-    let Some(mut session) = Session::open(egress, on_upgrade, *admitted).await else {
-        return;
+/// Serves one upgraded connection to its end; `guard` (its place under the connection
+/// limits) is held until then. Everything a session keeps for its life lives in
+/// [`Session`]; this function's own state is small, as thousands of idle sessions each
+/// hold one.
+pub async fn run<G: Send>(
+    egress: Arc<Egress>,
+    on_upgrade: OnUpgrade,
+    admitted: Box<Admitted>,
+    guard: G,
+) {
+    let _guard = guard;
+    // In a block, so that what opening needs is gone from the task's state (a local
+    // moved away still takes room in it until its scope ends).
+    let mut session = {
+        let Admitted {
+            grant,
+            protocol,
+            peer,
+        } = *admitted;
+        let Some(taken) = Box::pin(take_over(&egress, on_upgrade, protocol, peer)).await else {
+            return;
+        };
+        let Some(session) = Session::new(egress, taken, grant, peer) else {
+            return;
+        };
+        session
     };
     let end = session.serve().await;
     Box::pin(session.close(end)).await;
+}
+
+/// A connection taken over from hyper once the `101` is out: tungstenite reads it, the
+/// socket writer writes it.
+struct TakenOver {
+    socket: WebSocketStream<SocketIo>,
+    writer: Arc<SocketWriter>,
+    connection: Arc<Connection>,
+}
+
+async fn take_over(
+    egress: &Egress,
+    on_upgrade: OnUpgrade,
+    protocol: Protocol,
+    peer: SocketAddr,
+) -> Option<TakenOver> {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "upgrade failed");
+            return None;
+        }
+    };
+    let (stream, leftover) = match raw_stream(upgraded, egress) {
+        Ok(raw) => raw,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
+            return None;
+        }
+    };
+    let writer = Arc::new(SocketWriter::new(stream));
+    let connection = Arc::new(Connection::socket(
+        &egress.hub,
+        protocol,
+        Arc::clone(&writer),
+        egress.send_queue,
+    ));
+    let max_inbound = egress.max_inbound_frame_bytes;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_CHUNK)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_inbound))
+        .max_frame_size(Some(max_inbound));
+    let socket = WebSocketStream::from_partially_read(
+        SocketIo {
+            writer: Arc::clone(&writer),
+            connection: Arc::clone(&connection),
+        },
+        leftover,
+        Role::Server,
+        Some(config),
+    )
+    .await;
+    Some(TakenOver {
+        socket,
+        writer,
+        connection,
+    })
 }
 
 /// One open WebSocket session.
@@ -79,10 +156,10 @@ struct Session {
     egress: Arc<Egress>,
     connection: Arc<Connection>,
     writer: Arc<SocketWriter>,
-    subscriber: Arc<Subscriber>,
     socket: WebSocketStream<SocketIo>,
     client: ClientSession,
-    name: String,
+    /// Its random name, shown in the welcome frame and the logs.
+    name: SessionName,
     peer: SocketAddr,
     expiry: Expiry,
     /// Whether its subscriptions were already taken out of the hub.
@@ -90,72 +167,35 @@ struct Session {
 }
 
 impl Session {
-    /// Takes the connection over once the `101` is out, registers with the hub, and
-    /// welcomes the client.
-    async fn open(
+    /// The session of a connection just taken over: registers it with the hub and
+    /// welcomes the client. Synchronous, so that nothing the session keeps is held
+    /// twice in the task's state.
+    fn new(
         egress: Arc<Egress>,
-        on_upgrade: OnUpgrade,
-        admitted: Admitted,
+        taken: TakenOver,
+        grant: Grant,
+        peer: SocketAddr,
     ) -> Option<Session> {
-        let Admitted {
-            grant,
-            protocol,
-            peer,
-        } = admitted;
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(error) => {
-                tracing::debug!(%peer, %error, "upgrade failed");
-                return None;
-            }
-        };
-        let (stream, leftover) = match raw_stream(upgraded, &egress) {
-            Ok(raw) => raw,
-            Err(error) => {
-                tracing::debug!(%peer, %error, "cannot take over the upgraded connection");
-                return None;
-            }
-        };
-        let name = session_name();
+        let TakenOver {
+            socket,
+            writer,
+            connection,
+        } = taken;
+        let protocol = connection.protocol;
+        let name = SessionName(rand::random());
         let wamp2_session = wamp2::id_from_random(rand::random());
         let Some(client) = ClientSession::new(
             protocol,
             grant,
             &egress.settings,
-            name.clone(),
+            name.to_string(),
             wamp2_session,
         ) else {
             tracing::error!(%peer, protocol = protocol.label(), "internal: not a WebSocket protocol");
             return None;
         };
-        let writer = Arc::new(SocketWriter::new(stream));
-        let connection = Arc::new(Connection::socket(
-            protocol,
-            Arc::clone(&writer),
-            egress.send_queue,
-        ));
-        let max_inbound = egress.max_inbound_frame_bytes;
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_CHUNK)
-            .write_buffer_size(0)
-            .max_message_size(Some(max_inbound))
-            .max_frame_size(Some(max_inbound));
-        let socket = WebSocketStream::from_partially_read(
-            SocketIo {
-                writer: Arc::clone(&writer),
-                connection: Arc::clone(&connection),
-            },
-            leftover,
-            Role::Server,
-            Some(config),
-        )
-        .await;
-        let subscriber = egress.hub.register(
-            Arc::clone(&connection) as Arc<dyn Outlet>,
-            connection.once_per_event(),
-        );
         egress.live.insert(
-            subscriber.id,
+            connection.id(),
             &connection,
             client.grant().credential.clone(),
         );
@@ -170,7 +210,6 @@ impl Session {
             egress,
             connection,
             writer,
-            subscriber,
             socket,
             client,
             name,
@@ -179,14 +218,12 @@ impl Session {
             left_hub: false,
         };
         // The welcome (WAMP v2 clients speak first: nothing).
-        let opened = session.client.opened();
-        let mut answers = Vec::new();
-        if let Some(close) = Box::pin(session.apply(opened, &mut answers)).await {
-            session.connection.request_close(close);
-        }
-        for answer in answers {
-            // Cannot fail on a fresh writer; a broken socket shows in the first write.
-            let _ = session.writer.queue_raw(answer);
+        for action in session.client.opened() {
+            match action {
+                // Cannot fail on a fresh writer; a broken socket shows in the first write.
+                Action::Send(text) => drop(session.writer.queue_raw(text_frame(text.as_bytes()))),
+                other => tracing::error!(?other, "internal: an opening action that is not a frame"),
+            }
         }
         Some(session)
     }
@@ -268,15 +305,20 @@ impl Session {
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
         };
-        // Answers go ahead of events routed meanwhile (a resume's replay before the
-        // live events that follow it). Boxed: the rare long answer (a WAMP v2 ticket
-        // checked by introspection) must not make every idle session's state larger.
+        // Boxed: the rare long answer (a WAMP v2 ticket checked by introspection) must
+        // not make every idle session's state larger.
+        Box::pin(self.answer(actions)).await.map(End::Close)
+    }
+
+    /// Applies the actions answering one client frame. The answers go ahead of events
+    /// routed meanwhile (a resume's replay before the live events that follow it).
+    async fn answer(&mut self, actions: Vec<Action>) -> Option<Close> {
         self.writer.cork();
         let mut answers = Vec::new();
-        let close = Box::pin(self.apply(actions, &mut answers)).await;
+        let close = self.apply(actions, &mut answers).await;
         let client = &self.client;
         self.writer.uncork(answers, |tag| client.wants(tag));
-        close.map(End::Close)
+        close
     }
 
     /// Carries out what the state machine asked for, in order (answers to `Resume` and
@@ -289,7 +331,7 @@ impl Session {
                 Action::Send(text) => answers.push(text_frame(text.as_bytes())),
                 Action::Subscribe(patterns) => {
                     for pattern in &patterns {
-                        hub.subscribe(&self.subscriber, pattern);
+                        hub.subscribe(&self.connection, pattern);
                     }
                 }
                 Action::Resume {
@@ -297,13 +339,13 @@ impl Session {
                     already,
                     since,
                 } => {
-                    let replay = hub.subscribe_since(&self.subscriber, &patterns, &already, &since);
+                    let replay = hub.subscribe_since(&self.connection, &patterns, &already, &since);
                     let then = self.client.resumed(replay);
                     then.into_iter().rev().for_each(|a| pending.push_front(a));
                 }
                 Action::Unsubscribe(patterns) => {
                     for pattern in &patterns {
-                        hub.unsubscribe(self.subscriber.id, pattern);
+                        hub.unsubscribe(self.connection.id(), pattern);
                     }
                 }
                 Action::AddRoute {
@@ -317,7 +359,7 @@ impl Session {
                     let result = auth.authenticate(&Presented::Token(vec![ticket])).await;
                     if let Ok(grant) = &result {
                         self.egress.live.insert(
-                            self.subscriber.id,
+                            self.connection.id(),
                             &self.connection,
                             grant.credential.clone(),
                         );
@@ -339,14 +381,14 @@ impl Session {
         if !std::mem::replace(&mut self.left_hub, true) {
             self.egress
                 .hub
-                .unsubscribe_all(self.subscriber.id, self.client.patterns());
+                .unsubscribe_all(self.connection.id(), self.client.patterns());
         }
     }
 
     /// Leaves the hub, then says goodbye the way `end` calls for.
-    async fn close(mut self, end: End) {
+    async fn close(&mut self, end: End) {
         self.leave_hub();
-        self.egress.live.remove(self.subscriber.id);
+        self.egress.live.remove(self.connection.id());
         let (name, peer, protocol) = (&self.name, self.peer, self.protocol());
         let code = match end {
             End::Close(close) => {
@@ -480,7 +522,34 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> End {
     }
 }
 
-/// A random session name for the welcome frame (16 hex digits).
-fn session_name() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// A session's random name: 16 hex digits in the welcome frame and the logs (kept as
+/// the number, so an idle session holds no string for it).
+#[derive(Debug, Clone, Copy)]
+struct SessionName(u64);
+
+impl std::fmt::Display for SessionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection holds one session task: its state is most of a
+    /// connection's memory (docs/benchmarks.md, W4). It was 1,272 bytes before the
+    /// session logic became a state machine; keep it there or below.
+    #[test]
+    fn an_idle_session_task_stays_small() {
+        let size = future_size(run::<crate::server::limits::Slot>);
+        assert!(
+            size <= 1272,
+            "the session task's state grew to {size} bytes"
+        );
+    }
 }

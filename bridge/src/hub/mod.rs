@@ -1,9 +1,9 @@
 //! The hub: who is subscribed to what, the history, and the fan-out of each event to
 //! the sessions whose patterns match it.
 //!
-//! The hub knows no protocol and no socket. A session registers an [`Outlet`] (what
-//! takes its frames; `egress/` has the WebSocket and SSE ones) and subscribes it to
-//! patterns in the [`index::Index`]. The ingress thread calls [`Hub::route`] for every
+//! The hub knows no protocol and no socket. A session is an [`Outlet`] (what takes its
+//! frames; `egress/` has the WebSocket and SSE ones) holding the [`Routing`] the hub
+//! gave it, subscribed to patterns in the [`index::Index`]. The ingress thread calls [`Hub::route`] for every
 //! accepted message, in arrival order: it gives the event its id, records it in the
 //! bounded [`history`], finds the matching subscriptions without scanning every
 //! connection, and offers the event to each matching outlet together with the
@@ -37,13 +37,16 @@ pub trait Outlet: Send + Sync + fmt::Debug {
 
     /// Writes out what it queued since the last flush (the end of an ingress burst).
     fn flush(&self, tally: &mut Tally);
+
+    /// The hub's bookkeeping for this session, made by [`Hub::routing`] and kept in
+    /// the outlet (so a session is one allocation, not two).
+    fn routing(&self) -> &Routing;
 }
 
-/// A session as the hub knows it: an id and an outlet.
+/// What the hub keeps of a session: its id, and the marks routing and flushing use.
 #[derive(Debug)]
-pub struct Subscriber {
-    pub id: SessionId,
-    outlet: Arc<dyn Outlet>,
+pub struct Routing {
+    id: SessionId,
     /// Whether the session takes each event once, however many of its patterns match
     /// (native, SSE), rather than once per matching subscription (WAMP).
     once_per_event: bool,
@@ -51,6 +54,12 @@ pub struct Subscriber {
     last_routed: AtomicU64,
     /// Whether it is on the list for the next [`Hub::flush`].
     listed: AtomicBool,
+}
+
+impl Routing {
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
 }
 
 /// Assigns ids to events the publisher gave none: `<start epoch ms>-<sequence>`,
@@ -89,13 +98,13 @@ impl IdGenerator {
 /// replay or routed live to the new subscription, never both, never neither.
 #[derive(Debug)]
 pub struct Hub {
-    index: RwLock<index::Index<Arc<Subscriber>>>,
+    index: RwLock<index::Index<Arc<dyn Outlet>>>,
     history: Mutex<history::History>,
     ids: IdGenerator,
     next_session: AtomicU64,
     route_stamp: AtomicU64,
-    /// Subscribers that took frames since the last [`Hub::flush`].
-    to_flush: Mutex<Vec<Arc<Subscriber>>>,
+    /// Outlets that took frames since the last [`Hub::flush`].
+    to_flush: Mutex<Vec<Arc<dyn Outlet>>>,
 }
 
 impl Hub {
@@ -110,21 +119,23 @@ impl Hub {
         }
     }
 
-    /// Gives a new session its id; its frames go to `outlet`.
-    pub fn register(&self, outlet: Arc<dyn Outlet>, once_per_event: bool) -> Arc<Subscriber> {
-        Arc::new(Subscriber {
+    /// The bookkeeping of a new session, with its id, for its outlet to keep.
+    /// `once_per_event`: whether it takes each event once, however many of its patterns
+    /// match, rather than once per matching subscription.
+    pub fn routing(&self, once_per_event: bool) -> Routing {
+        Routing {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
-            outlet,
             once_per_event,
             last_routed: AtomicU64::new(0),
             listed: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Subscribes `session` to `pattern`; false if it already was.
-    pub fn subscribe(&self, session: &Arc<Subscriber>, pattern: &Pattern) -> bool {
+    pub fn subscribe<O: Outlet + 'static>(&self, session: &Arc<O>, pattern: &Pattern) -> bool {
+        let id = session.routing().id;
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        let added = index.insert(pattern, session.id, Arc::clone(session));
+        let added = index.insert(pattern, id, Arc::clone(session) as Arc<dyn Outlet>);
         metrics::subscriptions(index.len());
         added
     }
@@ -154,16 +165,17 @@ impl Hub {
     /// one with id `since` that match one of them and none of `already` (those were
     /// delivered live), oldest first; `None` when `since` is unknown or evicted (the
     /// subscriptions are made all the same).
-    pub fn subscribe_since(
+    pub fn subscribe_since<O: Outlet + 'static>(
         &self,
-        session: &Arc<Subscriber>,
+        session: &Arc<O>,
         patterns: &[Pattern],
         already: &[Pattern],
         since: &str,
     ) -> Option<Vec<SharedEvent>> {
+        let id = session.routing().id;
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for pattern in patterns {
-            index.insert(pattern, session.id, Arc::clone(session));
+            index.insert(pattern, id, Arc::clone(session) as Arc<dyn Outlet>);
         }
         metrics::subscriptions(index.len());
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,12 +212,13 @@ impl Hub {
         let mut tally = Tally::default();
         let mut to_flush = self.to_flush.lock().unwrap_or_else(|e| e.into_inner());
         index.for_each_match(&event.topic, |pattern, _, session| {
-            if session.once_per_event && session.last_routed.swap(stamp, Ordering::Relaxed) == stamp
+            let routing = session.routing();
+            if routing.once_per_event && routing.last_routed.swap(stamp, Ordering::Relaxed) == stamp
             {
                 return;
             }
-            if session.outlet.offer(pattern, &mut frames, &mut tally)
-                && !session.listed.swap(true, Ordering::AcqRel)
+            if session.offer(pattern, &mut frames, &mut tally)
+                && !routing.listed.swap(true, Ordering::AcqRel)
             {
                 to_flush.push(Arc::clone(session));
             }
@@ -226,8 +239,8 @@ impl Hub {
         }
         let mut tally = Tally::default();
         for session in to_flush.drain(..) {
-            session.listed.store(false, Ordering::Release);
-            session.outlet.flush(&mut tally);
+            session.routing().listed.store(false, Ordering::Release);
+            session.flush(&mut tally);
         }
         drop(to_flush);
         tally.record();
@@ -274,8 +287,9 @@ mod tests {
 
     /// An outlet that keeps what it is offered as `pattern data` lines, and counts
     /// flushes; refuses everything when `full`.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     struct Recorder {
+        routing: Routing,
         offered: Mutex<Vec<String>>,
         flushes: AtomicU64,
         full: AtomicBool,
@@ -297,6 +311,10 @@ mod tests {
         fn flush(&self, _: &mut Tally) {
             self.flushes.fetch_add(1, Ordering::Relaxed);
         }
+
+        fn routing(&self) -> &Routing {
+            &self.routing
+        }
     }
 
     impl Recorder {
@@ -305,10 +323,13 @@ mod tests {
         }
     }
 
-    fn session(hub: &Hub, once_per_event: bool) -> (Arc<Subscriber>, Arc<Recorder>) {
-        let recorder = Arc::new(Recorder::default());
-        let subscriber = hub.register(Arc::clone(&recorder) as Arc<dyn Outlet>, once_per_event);
-        (subscriber, recorder)
+    fn session(hub: &Hub, once_per_event: bool) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            routing: hub.routing(once_per_event),
+            offered: Mutex::default(),
+            flushes: AtomicU64::default(),
+            full: AtomicBool::default(),
+        })
     }
 
     fn publish(hub: &Hub, message: IngressMessage) -> Option<SharedEvent> {
@@ -320,8 +341,8 @@ mod tests {
     #[test]
     fn an_event_is_offered_once_per_event_or_once_per_matching_subscription() {
         let hub = Hub::new(test_limits());
-        let (once, once_out) = session(&hub, true);
-        let (each, each_out) = session(&hub, false);
+        let once = session(&hub, true);
+        let each = session(&hub, false);
         for pattern in ["article", "article:7"] {
             let pattern = Pattern::parse(pattern).unwrap();
             assert!(hub.subscribe(&once, &pattern));
@@ -329,14 +350,14 @@ mod tests {
             assert!(!hub.subscribe(&each, &pattern), "already subscribed");
         }
         publish(&hub, message("article:7", "1"));
-        assert_eq!(once_out.take().len(), 1);
-        let mut lines = each_out.take();
+        assert_eq!(once.take().len(), 1);
+        let mut lines = each.take();
         lines.sort();
         assert_eq!(lines, ["article 1", "article:7 1"]);
         publish(&hub, message("article:8", "2"));
-        assert_eq!(once_out.take(), ["article 2"]);
-        assert_eq!(each_out.take(), ["article 2"]);
-        assert_ne!(once.id, each.id);
+        assert_eq!(once.take(), ["article 2"]);
+        assert_eq!(each.take(), ["article 2"]);
+        assert_ne!(once.routing.id(), each.routing.id());
     }
 
     #[test]
@@ -361,9 +382,9 @@ mod tests {
     #[test]
     fn a_burst_flushes_each_outlet_once_and_only_those_that_took_something() {
         let hub = Hub::new(test_limits());
-        let (taker, taker_out) = session(&hub, true);
-        let (full, full_out) = session(&hub, true);
-        full_out.full.store(true, Ordering::Relaxed);
+        let taker = session(&hub, true);
+        let full = session(&hub, true);
+        full.full.store(true, Ordering::Relaxed);
         let all = Pattern::everything();
         hub.subscribe(&taker, &all);
         hub.subscribe(&full, &all);
@@ -372,31 +393,31 @@ mod tests {
         }
         hub.flush();
         hub.flush();
-        assert_eq!(taker_out.take().len(), 5);
-        assert_eq!(taker_out.flushes.load(Ordering::Relaxed), 1);
-        assert_eq!(full_out.flushes.load(Ordering::Relaxed), 0);
+        assert_eq!(taker.take().len(), 5);
+        assert_eq!(taker.flushes.load(Ordering::Relaxed), 1);
+        assert_eq!(full.flushes.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn unsubscribed_sessions_get_nothing() {
         let hub = Hub::new(test_limits());
-        let (session, out) = session(&hub, true);
+        let session = session(&hub, true);
         let pattern = Pattern::parse("a").unwrap();
         hub.subscribe(&session, &pattern);
-        assert!(hub.unsubscribe(session.id, &pattern));
-        assert!(!hub.unsubscribe(session.id, &pattern));
+        assert!(hub.unsubscribe(session.routing.id(), &pattern));
+        assert!(!hub.unsubscribe(session.routing.id(), &pattern));
         publish(&hub, message("a", "1"));
         let b = Pattern::parse("b").unwrap();
         hub.subscribe(&session, &b);
-        hub.unsubscribe_all(session.id, [&b]);
+        hub.unsubscribe_all(session.routing.id(), [&b]);
         publish(&hub, message("b", "2"));
-        assert!(out.take().is_empty());
+        assert!(session.take().is_empty());
     }
 
     #[test]
     fn resume_replays_what_was_missed_for_the_new_patterns_only() {
         let hub = Hub::new(test_limits());
-        let (session, out) = session(&hub, true);
+        let session = session(&hub, true);
         let first = publish(&hub, message("a:1", "1")).unwrap();
         publish(&hub, message("a:2", "2"));
         publish(&hub, message("b:1", "3"));
@@ -417,7 +438,7 @@ mod tests {
             .subscribe_since(&session, &[a], &[], "unknown")
             .is_none());
         publish(&hub, message("a:3", "5"));
-        assert_eq!(out.take(), ["a 5"], "live after the resume");
+        assert_eq!(session.take(), ["a 5"], "live after the resume");
     }
 
     #[test]
@@ -427,7 +448,7 @@ mod tests {
         let saved = hub.history_snapshot();
         let restored = Hub::new(test_limits());
         restored.restore_history(saved);
-        let (session, _) = session(&restored, true);
+        let session = session(&restored, true);
         let replay = restored.subscribe_since(&session, &[Pattern::everything()], &[], "nope");
         assert!(replay.is_none());
         assert_eq!(restored.history_snapshot().len(), 1);

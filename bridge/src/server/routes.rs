@@ -175,10 +175,9 @@ async fn websocket(
     });
     let (response, on_upgrade) = upgrade.accept(echo);
     let egress = Arc::clone(&state.egress);
-    state.egress.tasks.spawn(async move {
-        // Its place under the connection limits, held for the session's life.
-        let _slot = slot;
-        websocket::run(egress, on_upgrade, admitted).await;
-    });
+    state
+        .egress
+        .tasks
+        .spawn(websocket::run(egress, on_upgrade, admitted, slot));
     response
 }
