@@ -20,8 +20,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{AuthError, Authenticator, CurrentAuth};
 use crate::config::{Config, Loaded, ServerConfig};
-use crate::egress::{heartbeat, Egress};
-use crate::hub::{history, history_file, Hub};
+use crate::egress::{heartbeat, Egress, Hub};
+use crate::hub::{history, history_file};
 use crate::ingress::{Ingress, IngressError};
 use crate::ops::shutdown::{Request, Signals};
 use crate::ops::{logging, metrics, systemd};

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, Notify};
 
 use super::frame::text_frame;
 use super::writer::{Refused, SocketWriter};
-use crate::hub::{EventFrames, FrameKey, Hub, Outlet, Routing, SessionId};
+use super::Hub;
+use crate::hub::{EventFrames, FrameKey, Outlet, Routing, SessionId};
 use crate::ops::metrics::{self, Tally};
 use crate::protocol::close::Close;
 use crate::protocol::wamp2::{self, Match};
@@ -321,6 +322,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+    use crate::egress::Hub;
     use crate::event::IngressMessage;
     use crate::hub::history;
     use crate::topic::Topic;

@@ -29,9 +29,11 @@ use std::time::Duration;
 
 use crate::auth::CurrentAuth;
 use crate::config::ServerConfig;
-use crate::hub::Hub;
 use crate::ops::shutdown::{Shutdown, TaskTracker};
 use crate::protocol::session::Settings;
+
+/// The hub, routing to client connections.
+pub type Hub = crate::hub::Hub<connection::Connection>;
 
 /// What every session shares.
 #[derive(Debug)]

@@ -88,8 +88,9 @@ impl IdGenerator {
     }
 }
 
-/// The subscription index, the history and the fan-out. Shared (`Arc<Hub>`) by the
-/// ingress thread and every session; locks are held only for in-memory work, never
+/// The subscription index, the history and the fan-out to outlets of type `O` (one
+/// type, so routing calls it directly). Shared (`Arc<Hub>`) by the ingress thread and
+/// every session; locks are held only for in-memory work, never
 /// across an await.
 ///
 /// Lock order, everywhere: `index` then `history`. Routing holds the index read lock
@@ -97,17 +98,17 @@ impl IdGenerator {
 /// lock while it subscribes and reads the history. So every event is either in the
 /// replay or routed live to the new subscription, never both, never neither.
 #[derive(Debug)]
-pub struct Hub {
-    index: RwLock<index::Index<Arc<dyn Outlet>>>,
+pub struct Hub<O> {
+    index: RwLock<index::Index<Arc<O>>>,
     history: Mutex<history::History>,
     ids: IdGenerator,
     next_session: AtomicU64,
     route_stamp: AtomicU64,
     /// Outlets that took frames since the last [`Hub::flush`].
-    to_flush: Mutex<Vec<Arc<dyn Outlet>>>,
+    to_flush: Mutex<Vec<Arc<O>>>,
 }
 
-impl Hub {
+impl<O: Outlet> Hub<O> {
     pub fn new(history: history::Limits) -> Self {
         Hub {
             index: RwLock::new(index::Index::default()),
@@ -132,10 +133,10 @@ impl Hub {
     }
 
     /// Subscribes `session` to `pattern`; false if it already was.
-    pub fn subscribe<O: Outlet + 'static>(&self, session: &Arc<O>, pattern: &Pattern) -> bool {
+    pub fn subscribe(&self, session: &Arc<O>, pattern: &Pattern) -> bool {
         let id = session.routing().id;
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        let added = index.insert(pattern, id, Arc::clone(session) as Arc<dyn Outlet>);
+        let added = index.insert(pattern, id, Arc::clone(session));
         metrics::subscriptions(index.len());
         added
     }
@@ -165,7 +166,7 @@ impl Hub {
     /// one with id `since` that match one of them and none of `already` (those were
     /// delivered live), oldest first; `None` when `since` is unknown or evicted (the
     /// subscriptions are made all the same).
-    pub fn subscribe_since<O: Outlet + 'static>(
+    pub fn subscribe_since(
         &self,
         session: &Arc<O>,
         patterns: &[Pattern],
@@ -175,7 +176,7 @@ impl Hub {
         let id = session.routing().id;
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for pattern in patterns {
-            index.insert(pattern, id, Arc::clone(session) as Arc<dyn Outlet>);
+            index.insert(pattern, id, Arc::clone(session));
         }
         metrics::subscriptions(index.len());
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -323,7 +324,7 @@ mod tests {
         }
     }
 
-    fn session(hub: &Hub, once_per_event: bool) -> Arc<Recorder> {
+    fn session(hub: &Hub<Recorder>, once_per_event: bool) -> Arc<Recorder> {
         Arc::new(Recorder {
             routing: hub.routing(once_per_event),
             offered: Mutex::default(),
@@ -332,7 +333,7 @@ mod tests {
         })
     }
 
-    fn publish(hub: &Hub, message: IngressMessage) -> Option<SharedEvent> {
+    fn publish(hub: &Hub<Recorder>, message: IngressMessage) -> Option<SharedEvent> {
         let event = hub.route(message, Instant::now());
         hub.flush();
         event
