@@ -20,13 +20,15 @@ use tokio::sync::{mpsc, Notify};
 
 use super::frame::text_frame;
 use super::writer::{Refused, SocketWriter};
-use super::Hub;
 use crate::hub::{EventFrames, FrameKey, Outlet, Routing, SessionId};
 use crate::ops::metrics::{self, Tally};
 use crate::protocol::close::Close;
 use crate::protocol::wamp2::{self, Match};
 use crate::protocol::{native, sse, wamp1, Protocol};
 use crate::topic::Pattern;
+
+/// The hub, routing to client connections.
+pub type Hub = crate::hub::Hub<Connection>;
 
 /// One event frame waiting in an SSE stream's queue: body text.
 #[derive(Debug)]
@@ -322,7 +324,6 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::egress::Hub;
     use crate::event::IngressMessage;
     use crate::hub::history;
     use crate::topic::Topic;

@@ -24,6 +24,8 @@ pub mod stall;
 pub mod websocket;
 pub mod writer;
 
+pub use connection::Hub;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +33,6 @@ use crate::auth::CurrentAuth;
 use crate::config::ServerConfig;
 use crate::ops::shutdown::{Shutdown, TaskTracker};
 use crate::protocol::session::Settings;
-
-/// The hub, routing to client connections.
-pub type Hub = crate::hub::Hub<connection::Connection>;
 
 /// What every session shares.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! One WebSocket connection, from the first frame to the close. Its socket's write side
-//! is a [`SocketWriter`] shared with the hub, which writes event frames into it
-//! directly; the session task reads client frames (tungstenite, over the same socket),
-//! feeds them to the protocol's state machine ([`ClientSession`]) and applies the
-//! actions it returns, writes what the socket could not take at once when it becomes
-//! writable again, and closes the way the situation calls for (docs/protocol.md
-//! "Close codes").
+//! is a [`SocketWriter`] shared with the ingress thread, which (through the hub and the
+//! connection's outlet) writes event frames into it directly; the session task reads
+//! client frames (tungstenite, over the same socket), feeds them to the protocol's
+//! state machine ([`ClientSession`]) and applies the actions it returns, writes what
+//! the socket could not take at once when it becomes writable again, and closes the
+//! way the situation calls for (docs/protocol.md "Close codes").
 
 use std::collections::VecDeque;
 use std::io;
