@@ -73,8 +73,8 @@ pub async fn run<G: Send>(
     guard: G,
 ) {
     let _guard = guard;
-    // In a block, so that what opening needs is gone from the task's state (a local
-    // moved away still takes room in it until its scope ends).
+    // Opening is boxed and scoped in a block so that what it needs does not stay in
+    // the task's state for the session's life (a unit test below holds the size).
     let mut session = {
         let Admitted {
             grant,
