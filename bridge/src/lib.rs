@@ -38,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod egress;
 pub mod event;
+pub mod eventlog;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hub;

@@ -20,6 +20,36 @@ pub struct Config {
     pub auth: AuthConfig,
     pub history: HistoryConfig,
     pub log: LogConfig,
+    /// `[cluster]`: absent means one node with its in-memory history.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Several bridges sharing one ordered event log in Redis Streams (docs/scaling.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://[:password@]host:port/db` or
+    /// `redis+sentinel://[:password@]h1:26379,h2:26379/master-name/db`.
+    pub redis: String,
+    /// Key prefix: nodes with the same prefix share one log.
+    #[serde(default = "ClusterConfig::default_stream")]
+    pub stream: String,
+    /// This node's name in logs and metrics; unset: host name and listen port.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Events held, in order, while the log is unreachable.
+    #[serde(default = "ClusterConfig::default_buffer")]
+    pub buffer: usize,
+}
+
+impl ClusterConfig {
+    fn default_stream() -> String {
+        "push-bridge".to_string()
+    }
+
+    fn default_buffer() -> usize {
+        10_000
+    }
 }
 
 /// The event history that resume replays from (docs/protocol.md "Event ids, history

@@ -1,0 +1,3 @@
+//! The event log: where accepted messages go, and what proves a resume (placeholder).
+
+pub mod redis;
