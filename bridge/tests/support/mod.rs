@@ -3,6 +3,8 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
