@@ -342,9 +342,9 @@ impl Sse {
     }
 }
 
-/// The brief's first promise: three nodes, one publisher dealing its events over all
-/// three (no publisher ids), one client per node: every client gets every event once,
-/// all in the same order with the same ids, and the log holds each once.
+/// Three nodes, one publisher dealing its events over all three (no publisher ids), one
+/// client per node: every client gets every event once, all in the same order with the
+/// same ids, every node appended some, and the log holds each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_pushed_round_robin_to_three_nodes_reach_every_client_once_in_one_order() {
     const EVENTS: usize = 3000;
