@@ -5,8 +5,8 @@
 //! the ingress takes in what publishers had in flight and stops, the history is saved
 //! — and exit 0 within `server.drain_timeout`.
 //!
-//! Also the hand-off between the ingress and the hub ([`HubEntrance`]): every accepted
-//! message is routed as it comes, and the sockets are written once per burst.
+//! Also the hand-off between the ingress and the event log ([`LogEntrance`]): every
+//! accepted message goes to the log as it comes (`eventlog`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,8 +121,9 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Starts, in order: metrics, the hub (with the saved history), the listeners, the
-    /// ingress, the session support tasks; then reports ready.
+    /// Starts, in order: metrics, the hub, the listeners, the event log (with the saved
+    /// history, or the cluster's), the ingress, the session support tasks; then
+    /// reports ready.
     fn start(config: &Config, prepared: Prepared) -> Result<Bridge, ServeError> {
         let Prepared { auth, tls } = prepared;
         raise_open_file_limit();

@@ -1,19 +1,19 @@
 //! The cluster's log in Redis Streams (docs/scaling.md): every node appends what its
 //! ingress accepts, and every node delivers what the log holds, in the log's order.
 //!
-//! - [`append`]: the appender task. Accepted messages wait in a bounded queue
+//! - `append`: the appender task. Accepted messages wait in a bounded queue
 //!   (`cluster.buffer`) and go to Redis in batches, one Lua script per batch, which
 //!   drops a publisher id the log already has and stamps each entry with the log's
 //!   epoch. While Redis is unreachable the queue holds them in order; when it is full,
 //!   the ingress stops reading.
-//! - [`tail`]: the tail thread. It reads the log in order and routes every entry into
+//! - `tail`: the tail thread. It reads the log in order and routes every entry into
 //!   the hub, whose history becomes this node's copy of the log. A new epoch (the log
 //!   was flushed, or a failover lost its last entries) empties that copy: nothing
 //!   before it can be resumed from.
 //! - A resume first asks Redis for the epoch and the log's last entry
 //!   ([`EventLog::continuity`]): proven when the epoch is this node's and its tail has
 //!   read up to that entry.
-//! - [`connect`]: one server, or the master Sentinel names.
+//! - `connect`: one server, or the master Sentinel names.
 //!
 //! Keys, under the prefix `cluster.stream`: `<prefix>:log` (the stream),
 //! `<prefix>:epoch`, `<prefix>:id:<publisher id>` (duplicate detection, kept for
