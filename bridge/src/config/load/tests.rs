@@ -565,3 +565,24 @@ fn cluster_refusals_are_blamed_on_their_layer_without_the_password() {
     assert!(e.starts_with("cluster.redis: "), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+#[test]
+fn effective_config_shows_the_cluster_with_its_password_redacted() {
+    let file =
+        toml_file("[cluster]\nredis = \"redis://:hunter2@10.0.0.5:6379/0\"\nnode = \"bridge-1\"\n");
+    let loaded = load_from(
+        Some(file.path()),
+        env(&[("PUSH_BRIDGE_CLUSTER__BUFFER", "500")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let out = loaded.render_effective();
+    assert!(!out.contains("hunter2"), "{out}");
+    let expected = "\n[cluster]\nredis = \"redis://:<redacted>@10.0.0.5:6379/0\"  # file\n\
+                    stream = \"push-bridge\"  # default\nnode = \"bridge-1\"  # file\n\
+                    buffer = 500  # env PUSH_BRIDGE_CLUSTER__BUFFER\n";
+    assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    // Without a cluster the printout says the section is unset.
+    let out = load_env(&[]).unwrap().render_effective();
+    assert!(out.contains("# cluster = (unset)  # default\n"), "{out}");
+}
