@@ -5,7 +5,7 @@
 //! the ingress takes in what publishers had in flight and stops, the history is saved
 //! — and exit 0 within `server.drain_timeout`.
 //!
-//! Also the hand-off between the ingress and the event log ([`LogEntrance`]): every
+//! Also the hand-off between the ingress and the event log (`LogEntrance`): every
 //! accepted message goes to the log as it comes (`eventlog`).
 
 use std::net::SocketAddr;
