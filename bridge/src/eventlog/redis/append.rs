@@ -50,6 +50,10 @@ pub(super) async fn run<O>(
     let mut backoff = Backoff::new();
     let mut warn = RateLimiter::<()>::new(Duration::from_secs(10));
     let mut batch: Vec<IngressMessage> = Vec::with_capacity(MAX_BATCH);
+    // The last entry this appender appended, and whether the log must be checked to
+    // still have it (after a reconnect: a failover may have lost it).
+    let mut last_appended: Option<Position> = None;
+    let mut check = false;
     loop {
         if connection.is_none() {
             // Connect before the first event (and again after losing Redis) so that
@@ -57,6 +61,7 @@ pub(super) async fn run<O>(
             match shared.connector.connect(APPEND_TIMEOUT).await {
                 Ok(conn) => {
                     connection = Some(conn);
+                    check = true;
                     shared.set_up(&shared.appender_up, true);
                 }
                 Err(_) => shared.set_up(&shared.appender_up, false),
@@ -96,7 +101,10 @@ pub(super) async fn run<O>(
             let conn = match &mut connection {
                 Some(conn) => conn,
                 None => match shared.connector.connect(APPEND_TIMEOUT).await {
-                    Ok(conn) => connection.insert(conn),
+                    Ok(conn) => {
+                        check = true;
+                        connection.insert(conn)
+                    }
                     Err(error) => {
                         shared.set_up(&shared.appender_up, false);
                         if warn.check((), std::time::Instant::now()).is_some() {
@@ -107,8 +115,19 @@ pub(super) async fn run<O>(
                     }
                 },
             };
-            match append(conn, &shared, &appender, sequence, &batch).await {
-                Ok((appended, duplicates)) => {
+            let expected = last_appended.filter(|_| check);
+            match append(conn, &shared, &appender, sequence, expected, &batch).await {
+                Ok(Appended {
+                    appended,
+                    duplicates,
+                    last,
+                    lost,
+                }) => {
+                    if lost {
+                        tracing::warn!(expected = ?expected.map(|p| p.to_string()), "the cluster log lost entries this node had appended (a failover?): started a new epoch, so resumes across them start over");
+                    }
+                    check = false;
+                    last_appended = last.or(last_appended);
                     if !shared.appender_up.load(Ordering::Acquire) {
                         tracing::info!("the cluster log is reachable; appending");
                     }
@@ -134,14 +153,26 @@ pub(super) async fn run<O>(
     let _ = done.send(());
 }
 
-/// Appends one batch; returns how many were appended and how many were duplicates.
+/// What one script call did.
+struct Appended {
+    appended: u64,
+    duplicates: u64,
+    /// The id of the last entry it appended.
+    last: Option<Position>,
+    /// Whether the log had lost entries this appender appended before (`expected`).
+    lost: bool,
+}
+
+/// Appends one batch, numbered `sequence`. With `expected`, first checks that the log
+/// still has the entry appended last.
 async fn append<O>(
     connection: &mut MultiplexedConnection,
     shared: &Shared<O>,
     appender: &str,
     sequence: u64,
+    expected: Option<Position>,
     batch: &[IngressMessage],
-) -> redis::RedisResult<(u64, u64)> {
+) -> redis::RedisResult<Appended> {
     let keys = &shared.keys;
     let min_id = Position::at(
         SystemTime::now()
@@ -163,17 +194,21 @@ async fn append<O>(
         .arg(&keys.id_prefix)
         .arg(max_age_ms)
         .arg(BATCH_NUMBER_MS)
-        .arg(sequence);
+        .arg(sequence)
+        .arg(expected.map(|p| p.to_string()).unwrap_or_default());
     for message in batch {
         invocation
             .arg(message.id.as_deref().unwrap_or(""))
             .arg(message.topic.as_str())
             .arg(&message.data);
     }
-    let (appended, duplicates): (i64, i64) = invocation.invoke_async(connection).await?;
-    if appended < 0 {
-        // Appended by an earlier try whose answer was lost.
-        return Ok((0, 0));
-    }
-    Ok((appended as u64, duplicates as u64))
+    let (appended, duplicates, last, lost): (i64, i64, String, i64) =
+        invocation.invoke_async(connection).await?;
+    Ok(Appended {
+        // Negative: appended by an earlier try whose answer was lost.
+        appended: u64::try_from(appended).unwrap_or(0),
+        duplicates: u64::try_from(duplicates).unwrap_or(0),
+        last: Position::parse(&last),
+        lost: lost == 1,
+    })
 }
