@@ -140,8 +140,9 @@ fn deliver<O: Outlet>(shared: &Shared<O>, cursor: &mut Cursor, entries: Vec<Entr
             shared.hub.clear_history();
             cursor.epoch = Some(entry.epoch.clone());
         }
-        if let Some(event) = event(&entry, now) {
-            shared.hub.route_logged(&event, entry.position.time());
+        let at = entry.position.time();
+        if let Some(event) = event(entry, now) {
+            shared.hub.route_logged(&event, at);
         }
     }
     shared.hub.flush();
@@ -152,7 +153,7 @@ fn deliver<O: Outlet>(shared: &Shared<O>, cursor: &mut Cursor, entries: Vec<Entr
 }
 
 /// The event an entry holds; `None` (with a warning) when its topic is not one.
-fn event(entry: &Entry, now: SystemTime) -> Option<SharedEvent> {
+fn event(entry: Entry, now: SystemTime) -> Option<SharedEvent> {
     let topic = match Topic::parse(&entry.topic) {
         Ok(topic) => topic,
         Err(error) => {
@@ -167,8 +168,8 @@ fn event(entry: &Entry, now: SystemTime) -> Option<SharedEvent> {
     let received = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     Some(Arc::new(Event {
         topic,
-        id: entry.id.as_str().into(),
-        data: entry.data.as_str().into(),
+        id: entry.id.into_boxed_str(),
+        data: entry.data.into_boxed_str(),
         received,
     }))
 }
@@ -260,10 +261,10 @@ async fn load<O: Outlet>(
     }
     let count = newest_first.len();
     let now = SystemTime::now();
-    let events = newest_first
-        .iter()
-        .rev()
-        .filter_map(|entry| Some((event(entry, now)?, entry.position.time())));
+    let events = newest_first.into_iter().rev().filter_map(|entry| {
+        let at = entry.position.time();
+        Some((event(entry, now)?, at))
+    });
     shared.hub.restore_history(events);
     Ok(count)
 }
