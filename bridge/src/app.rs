@@ -5,8 +5,8 @@
 //! the ingress takes in what publishers had in flight and stops, the history is saved
 //! — and exit 0 within `server.drain_timeout`.
 //!
-//! Also the hand-off between the ingress and the hub ([`HubEntrance`]): every accepted
-//! message is routed as it comes, and the sockets are written once per burst.
+//! Also the hand-off between the ingress and the event log (`LogEntrance`): every
+//! accepted message goes to the log as it comes (`eventlog`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +21,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::{AuthError, Authenticator, CurrentAuth};
 use crate::config::{Config, Loaded, ServerConfig};
 use crate::egress::{heartbeat, Egress, Hub};
-use crate::hub::{history, history_file};
+use crate::eventlog::local::Local;
+use crate::eventlog::redis::RedisLog;
+use crate::eventlog::EventLog;
+use crate::hub::history;
 use crate::ingress::{Ingress, IngressError};
 use crate::ops::shutdown::{Request, Signals};
 use crate::ops::{logging, metrics, systemd};
@@ -55,6 +58,8 @@ pub enum ConfigRefused {
     Logging(#[from] logging::LoggingError),
     #[error(transparent)]
     Ingress(IngressError),
+    #[error("cluster.redis: {0}")]
+    Cluster(String),
 }
 
 /// Why `serve` stopped with an error.
@@ -116,8 +121,9 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Starts, in order: metrics, the hub (with the saved history), the listeners, the
-    /// ingress, the session support tasks; then reports ready.
+    /// Starts, in order: metrics, the hub, the listeners, the event log (with the saved
+    /// history, or the cluster's), the ingress, the session support tasks; then
+    /// reports ready.
     fn start(config: &Config, prepared: Prepared) -> Result<Bridge, ServeError> {
         let Prepared { auth, tls } = prepared;
         raise_open_file_limit();
@@ -128,15 +134,15 @@ impl Bridge {
             max_bytes: config.history.max_bytes,
             max_age: config.history.max_age,
         }));
-        restore_history(&hub, config)?;
         let (listener, admin_listener) = bind_listeners(&config.server)?;
         let local = listener
             .local_addr()
             .context("the listener has no address")?;
+        let log = open_log(&hub, config, local)?;
 
         let last_message_at = Arc::new(AtomicU64::new(unix_millis()));
-        let entrance = HubEntrance {
-            hub: Arc::clone(&hub),
+        let entrance = LogEntrance {
+            log: Arc::clone(&log),
             last_message: Arc::clone(&last_message_at),
         };
         let ingress = Ingress::start(&config.ingress, entrance).map_err(|e| {
@@ -149,7 +155,12 @@ impl Bridge {
         })?;
 
         let auth = Arc::new(CurrentAuth::new(auth));
-        let egress = Arc::new(Egress::new(hub, Arc::clone(&auth), &config.server));
+        let egress = Arc::new(Egress::new(
+            hub,
+            Arc::clone(&log),
+            Arc::clone(&auth),
+            &config.server,
+        ));
         let state = Arc::new(AppState {
             limits: limits::Limits::new(
                 config.server.max_connections,
@@ -187,7 +198,7 @@ impl Bridge {
         }
 
         state.ready.store(true, Ordering::Release);
-        tracing::info!(listen = %local, admin = ?config.server.admin_listen, ingress = ?ingress.bound_endpoints(), "push-bridge ready");
+        tracing::info!(listen = %local, admin = ?config.server.admin_listen, ingress = ?ingress.bound_endpoints(), log = %log.describe(), "push-bridge ready");
         systemd::ready(&format!("listening on {local}"));
         let watchdog = tokio::spawn({
             let state = Arc::clone(&state);
@@ -196,6 +207,7 @@ impl Bridge {
         announce(
             local,
             ingress.bound_endpoints(),
+            config.cluster.is_some().then(|| log.describe()),
             state.auth.get().generated_token(),
         );
         Ok(Bridge {
@@ -235,15 +247,20 @@ impl Bridge {
                 "drain timeout reached; dropping the remaining connections"
             );
         }
-        // The ingress kept feeding the hub (and its history) while the clients drained;
+        // The ingress kept feeding the log (and the history) while the clients drained;
         // now it takes in what publishers still had in flight and what libzmq had
-        // queued, so the history saved below holds every event that reached the bridge.
+        // queued, so the log keeps every event that reached the bridge (saved to
+        // history.file, or appended to the cluster log).
+        let log = Arc::clone(&egress.log);
+        log.draining(drain_deadline);
         let ingress_done =
             tokio::task::spawn_blocking(move || ingress.drain_and_shutdown(drain_deadline));
         if let Err(error) = ingress_done.await {
             tracing::error!(%error, "the ingress did not stop cleanly");
         }
-        save_history(&egress.hub, &config);
+        if let Err(error) = tokio::task::spawn_blocking(move || log.close(drain_deadline)).await {
+            tracing::error!(%error, "the event log did not close cleanly");
+        }
         for task in tasks {
             task.abort();
         }
@@ -251,34 +268,40 @@ impl Bridge {
     }
 }
 
-/// Loads `history.file` into the hub, if one is configured.
-fn restore_history(hub: &Hub, config: &Config) -> Result<(), ConfigRefused> {
-    let Some(path) = &config.history.file else {
-        return Ok(());
-    };
-    let (events, skipped) =
-        history_file::load(path).map_err(|cause| ConfigRefused::HistoryFile {
-            path: path.clone(),
-            cause,
-        })?;
-    if skipped > 0 {
-        tracing::warn!(skipped, file = %path.display(), "unreadable lines in the history file were skipped");
+/// The event log `[cluster]` asks for: the cluster's log in Redis, or this node's
+/// own history (loaded from `history.file`, if one is configured).
+fn open_log(
+    hub: &Arc<Hub>,
+    config: &Config,
+    local: SocketAddr,
+) -> Result<Arc<dyn EventLog>, ConfigRefused> {
+    let hub = Arc::clone(hub);
+    match &config.cluster {
+        Some(cluster) => {
+            let node = format!("{}:{}", host_name(), local.port());
+            RedisLog::start(hub, cluster, &config.history, node)
+                .map(|log| Arc::new(log) as Arc<dyn EventLog>)
+                .map_err(ConfigRefused::Cluster)
+        }
+        None => {
+            let file = config.history.file.clone();
+            Local::open(hub, file.clone())
+                .map(|log| Arc::new(log) as Arc<dyn EventLog>)
+                .map_err(|cause| ConfigRefused::HistoryFile {
+                    path: file.unwrap_or_default(),
+                    cause,
+                })
+        }
     }
-    tracing::info!(events = events.len(), file = %path.display(), "history loaded");
-    hub.restore_history(events);
-    Ok(())
 }
 
-/// Saves the hub's history to `history.file`, if one is configured.
-fn save_history(hub: &Hub, config: &Config) {
-    let Some(path) = &config.history.file else {
-        return;
-    };
-    let events = hub.history_snapshot();
-    match history_file::save(path, &events) {
-        Ok(()) => tracing::info!(events = events.len(), file = %path.display(), "history saved"),
-        Err(error) => tracing::error!(%error, file = %path.display(), "cannot save the history"),
-    }
+/// This machine's name (the default `cluster.node` is it and the listen port).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "push-bridge".to_string())
 }
 
 /// The client listener (the socket systemd passed, or `server.listen`) and the admin
@@ -363,31 +386,34 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-/// The ingress's sink: routes each message as it comes and writes the sockets out once
-/// per burst, so a burst of events costs each socket one write.
-struct HubEntrance {
-    hub: Arc<Hub>,
+/// The ingress's sink: hands each message to the event log as it comes (a single
+/// node routes it at once and writes the sockets once per burst).
+struct LogEntrance {
+    log: Arc<dyn EventLog>,
     last_message: Arc<AtomicU64>,
 }
 
-impl crate::ingress::Sink for HubEntrance {
+impl crate::ingress::Sink for LogEntrance {
     fn message(&mut self, message: crate::event::IngressMessage) {
         self.last_message.store(unix_millis(), Ordering::Relaxed);
-        self.hub.route(message, Instant::now());
+        self.log.accept(message, Instant::now());
     }
 
     fn burst_end(&mut self) {
-        self.hub.flush();
+        self.log.burst_end();
     }
 }
 
 /// Prints how to connect, once, on standard output (not the log: the generated token
 /// must not end up in log files).
-fn announce(local: SocketAddr, ingress: &[String], token: Option<&str>) {
+fn announce(local: SocketAddr, ingress: &[String], cluster: Option<String>, token: Option<&str>) {
     let publish_to = ingress
         .first()
         .map(String::as_str)
         .unwrap_or("(no PULL socket)");
+    if let Some(cluster) = cluster {
+        println!("push-bridge cluster log: {cluster}");
+    }
     let Some(token) = token else {
         println!("push-bridge listening on {local}, publishing on {publish_to}");
         return;

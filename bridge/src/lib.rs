@@ -6,11 +6,16 @@
 //! - [`ingress`] owns the ZeroMQ sockets (PULL bound, SUB connected; libzmq on its own
 //!   thread). Each message is parsed by the pure [`ingress::message`] into an
 //!   [`event::IngressMessage`], or rejected with a reason, a metric and a rate-limited
-//!   warning. [`app`] hands each accepted message to the hub, and ends each burst with
-//!   a flush.
+//!   warning. [`app`] hands each accepted message to the event log.
+//! - [`eventlog`] is the seam between the ingress and the hub's history. One bridge
+//!   ([`eventlog::local`]) routes each message into the hub at once and ends each
+//!   burst with a flush; a cluster ([`eventlog::redis`]) appends it to a Redis stream
+//!   that every node tails into its hub, in one order. Before a resume replays, the
+//!   log says whether the hub's history is still continuous with what was published.
 //! - [`hub`] owns who is subscribed to what: a segment trie of patterns
 //!   ([`hub::index`]), so routing an event costs the number of matching subscribers,
-//!   not the number of connections. It gives the event its id, keeps it in the bounded
+//!   not the number of connections. It gives the event its id (unless the cluster log
+//!   did), keeps it in the bounded
 //!   [`hub::history`] (resume, duplicate ids) and offers it to every matching session's
 //!   [`hub::Outlet`] with the event's frames, each built once and shared. It knows no
 //!   protocol and no socket.

@@ -102,8 +102,8 @@ fn printed_defaults(text: &str) -> BTreeMap<String, String> {
 }
 
 /// A config that turns every optional section on ([server.tls], [auth.jwt],
-/// [auth.introspect]), so check-config prints all their keys. The TLS pair is real
-/// (openssl), in case check-config ever reads it.
+/// [auth.introspect], [cluster]), so check-config prints all their keys. The TLS pair
+/// is real (openssl), in case check-config ever reads it.
 fn everything_on(dir: &Path) -> PathBuf {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
@@ -131,7 +131,8 @@ fn everything_on(dir: &Path) -> PathBuf {
     let text = format!(
         "[server.tls]\ncert = {cert:?}\nkey = {key:?}\n\n\
          [auth.jwt]\nsecret = \"0123456789abcdef0123456789abcdef\"\n\n\
-         [auth.introspect]\nurl = \"https://publisher.example.com/check\"\n",
+         [auth.introspect]\nurl = \"https://publisher.example.com/check\"\n\n\
+         [cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n",
         cert = cert.display().to_string(),
         key = key.display().to_string(),
     );
@@ -167,7 +168,13 @@ fn every_key_is_documented_and_every_documented_key_exists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let printed = check_config(&everything_on(dir.path()));
     let known = mentioned_keys(&printed);
-    for optional in ["server.tls.cert", "auth.jwt.issuer", "auth.introspect.url"] {
+    for optional in [
+        "server.tls.cert",
+        "auth.jwt.issuer",
+        "auth.introspect.url",
+        "cluster.redis",
+        "cluster.node",
+    ] {
         assert!(
             known.contains_key(optional),
             "check-config did not print {optional}:\n{printed}"

@@ -223,9 +223,15 @@ impl Loaded {
 }
 
 impl Layers {
+    /// The variable that set `path`, or else one that set a key inside it (a section
+    /// made by `PUSH_BRIDGE_CLUSTER__NODE` alone lacks `cluster.redis`).
     fn env_origin(&self, path: &[String]) -> String {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        match self.env.iter().rev().find(|(p, _)| covers(p, &path)) {
+        let inside =
+            |p: &[String]| p.len() > path.len() && p.iter().zip(&path).all(|(a, b)| a == b);
+        let var = (self.env.iter().rev().find(|(p, _)| covers(p, &path)))
+            .or_else(|| self.env.iter().find(|(p, _)| inside(p)));
+        match var {
             Some((_, var)) => format!("environment variable {var}"),
             None => format!("the {ENV_PREFIX}* environment"),
         }
@@ -433,6 +439,23 @@ fn extract(figment: &Figment, origin: impl Fn(&[String]) -> String) -> Result<Co
                         format!("{message} (got {value:?})")
                     }
                     _ => message,
+                };
+                ConfigError::Invalid {
+                    origin: Some(origin(&e.path)),
+                    message,
+                    key,
+                }
+            }
+            // A required key of an optional section (`cluster.redis`).
+            Kind::MissingField(field) => {
+                let section = key;
+                let message = match section.as_str() {
+                    "" => "is missing".to_string(),
+                    _ => format!("is missing; [{section}] needs it"),
+                };
+                let key = match section.as_str() {
+                    "" => field.to_string(),
+                    _ => format!("{section}.{field}"),
                 };
                 ConfigError::Invalid {
                     origin: Some(origin(&e.path)),

@@ -1,5 +1,6 @@
 //! The `check-config` printout: the effective configuration as TOML, every key
-//! followed by where its value came from, secrets replaced by a placeholder.
+//! followed by where its value came from, secrets replaced by a placeholder (or, for
+//! an address that carries one, the address with only its password replaced).
 //!
 //! The tree is walked as JSON (so unset options show up as `null`, which TOML cannot
 //! hold) and each value is printed with the TOML serializer, so the output reads back
@@ -8,12 +9,37 @@
 use serde_json::Value as Json;
 
 use super::load::{Loaded, Source};
+use crate::eventlog::redis::RedisAddress;
 
-/// Keys whose values never appear in output (dotted paths).
-pub const SECRET_KEYS: &[&str] = &["auth.jwt.secret"];
+/// A key whose value never appears whole in output.
+#[derive(Debug, Clone, Copy)]
+pub struct Secret {
+    /// Dotted path, e.g. `auth.jwt.secret`.
+    pub key: &'static str,
+    /// What is printed for a (string) value: [`hidden`] for a secret as a whole, or
+    /// the value with the secret part replaced (a password in a URL).
+    pub shown: fn(&str) -> String,
+}
+
+/// The secrets of the configuration tree.
+pub const SECRET_KEYS: &[Secret] = &[
+    Secret {
+        key: "auth.jwt.secret",
+        shown: hidden,
+    },
+    Secret {
+        key: "cluster.redis",
+        shown: RedisAddress::redacted,
+    },
+];
 
 /// What a secret is printed as.
 pub const REDACTED: &str = "<redacted>";
+
+/// A secret printed as [`REDACTED`], whatever it is.
+pub fn hidden(_: &str) -> String {
+    REDACTED.to_string()
+}
 
 impl Loaded {
     /// TOML of the effective configuration, secrets redacted, each key followed by a
@@ -48,8 +74,9 @@ impl Loaded {
 
 /// Renders a JSON object tree as TOML: scalars and lists of a table as `key = value  #
 /// comment(path)`, sub-objects as `[section]` tables after them; `null` as a commented
-/// `(unset)` line; values at a path in `secrets` as [`REDACTED`].
-pub fn render_tree(tree: &Json, comment: &dyn Fn(&str) -> String, secrets: &[&str]) -> String {
+/// `(unset)` line; values at a path in `secrets` as that secret shows them (a value
+/// other than a string as [`REDACTED`]).
+pub fn render_tree(tree: &Json, comment: &dyn Fn(&str) -> String, secrets: &[Secret]) -> String {
     let mut out = String::new();
     if let Json::Object(_) = tree {
         render_table(&mut out, "", tree, comment, secrets);
@@ -62,7 +89,7 @@ fn render_table(
     path: &str,
     table: &Json,
     comment: &dyn Fn(&str) -> String,
-    secrets: &[&str],
+    secrets: &[Secret],
 ) {
     let Json::Object(map) = table else {
         return;
@@ -75,10 +102,15 @@ fn render_table(
     for (key, value) in map.iter().filter(|(_, v)| !v.is_object()) {
         let full = join(key);
         let note = comment(&full);
-        let line = match value {
-            Json::Null => format!("# {key} = (unset)  # {note}\n"),
-            _ if secrets.contains(&full.as_str()) => format!("{key} = \"{REDACTED}\"  # {note}\n"),
-            _ => format!("{key} = {}  # {note}\n", toml_inline(value)),
+        let secret = secrets.iter().find(|s| s.key == full);
+        let line = match (value, secret) {
+            (Json::Null, _) => format!("# {key} = (unset)  # {note}\n"),
+            (Json::String(text), Some(secret)) => {
+                let shown = Json::String((secret.shown)(text));
+                format!("{key} = {}  # {note}\n", toml_inline(&shown))
+            }
+            (_, Some(_)) => format!("{key} = \"{REDACTED}\"  # {note}\n"),
+            (_, None) => format!("{key} = {}  # {note}\n", toml_inline(value)),
         };
         leaves.push_str(&line);
     }
@@ -115,7 +147,11 @@ mod tests {
             "auth": {"cookie": "sid", "jwt": {"secret": "hunter2", "issuer": "me"}},
             "token": "top-secret",
         });
-        let out = render_tree(&tree, &no_source, &["auth.jwt.secret", "token"]);
+        let token = Secret {
+            key: "token",
+            shown: hidden,
+        };
+        let out = render_tree(&tree, &no_source, &[SECRET_KEYS[0], token]);
         assert!(!out.contains("hunter2"), "{out}");
         assert!(!out.contains("top-secret"), "{out}");
         assert!(
@@ -134,9 +170,49 @@ mod tests {
         let out = render_tree(
             &json!({"other": {"secret": "visible"}}),
             &no_source,
-            &["auth.jwt.secret"],
+            SECRET_KEYS,
         );
         assert!(out.contains("secret = \"visible\""), "{out}");
+    }
+
+    #[test]
+    fn a_redis_address_shows_its_host_but_not_its_password() {
+        let tree = json!({"cluster": {
+            "redis": "redis+sentinel://:hunter2@h1:26379,h2:26379/mymaster/0",
+            "stream": "push-bridge",
+        }});
+        let out = render_tree(&tree, &no_source, SECRET_KEYS);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("redis = \"redis+sentinel://:<redacted>@h1:26379,h2:26379/mymaster/0\"  # from cluster.redis\n"),
+            "{out}"
+        );
+        let out = render_tree(
+            &json!({"cluster": {"redis": "redis://user:p%40ss@10.0.0.5:6379/0"}}),
+            &no_source,
+            SECRET_KEYS,
+        );
+        assert!(
+            out.contains("redis = \"redis://user:<redacted>@10.0.0.5:6379/0\""),
+            "{out}"
+        );
+        // Nothing to hide: the address as it is.
+        let out = render_tree(
+            &json!({"cluster": {"redis": "redis://127.0.0.1:6379/0"}}),
+            &no_source,
+            SECRET_KEYS,
+        );
+        assert!(
+            out.contains("redis = \"redis://127.0.0.1:6379/0\""),
+            "{out}"
+        );
+        // A secret that is not a string is hidden whole.
+        let out = render_tree(
+            &json!({"auth": {"jwt": {"secret": 1234}}}),
+            &no_source,
+            SECRET_KEYS,
+        );
+        assert!(out.contains("secret = \"<redacted>\""), "{out}");
     }
 
     #[test]

@@ -34,10 +34,12 @@ pub struct ClusterConfig {
     /// Key prefix: nodes with the same prefix share one log.
     #[serde(default = "ClusterConfig::default_stream")]
     pub stream: String,
-    /// This node's name in logs and metrics; unset: host name and listen port.
+    /// This node's name in the log and the startup banner; unset: host name and listen
+    /// port.
     #[serde(default)]
     pub node: Option<String>,
-    /// Events held, in order, while the log is unreachable.
+    /// Events held, in order, while the log is unreachable; past it the ingress stops
+    /// reading.
     #[serde(default = "ClusterConfig::default_buffer")]
     pub buffer: usize,
 }
@@ -57,14 +59,15 @@ impl ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
-    /// Events kept at most (0 disables history, resume and duplicate detection).
+    /// Events kept at most (0 disables history, resume and duplicate detection; refused
+    /// with `[cluster]`, whose log this sizes).
     pub size: usize,
     #[serde(with = "human_size")]
     pub max_bytes: usize,
     #[serde(with = "human_duration")]
     pub max_age: Duration,
     /// Where the history is saved on a graceful stop and loaded at start; unset: not
-    /// kept across restarts.
+    /// kept across restarts. Refused with `[cluster]`: the log in Redis is the history.
     pub file: Option<PathBuf>,
 }
 

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::tree::Config;
+use super::tree::{ClusterConfig, Config, HistoryConfig};
+use crate::eventlog::redis::RedisAddress;
 
 /// Smallest `server.max_inbound_frame_bytes`: enough for any subscribe frame.
 pub const MIN_INBOUND_FRAME_BYTES: usize = 64;
@@ -95,6 +96,10 @@ impl Config {
             }
         }
 
+        if let Some(cluster) = &self.cluster {
+            cluster_config(cluster, &self.history)?;
+        }
+
         log_level(&self.log.level)
     }
 }
@@ -140,6 +145,51 @@ fn endpoints(key: &str, list: &[String]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `[cluster]`: a Redis address that parses, a key prefix, a buffer, and a history the
+/// log can stand in for (every node delivers from the log and keeps its own copy of it,
+/// so there is no history without it and no history file beside it).
+fn cluster_config(cluster: &ClusterConfig, history: &HistoryConfig) -> Result<(), ConfigError> {
+    if history.size == 0 {
+        return Err(ConfigError::invalid(
+            "history.size",
+            "is 0, but [cluster] needs a history: the log is how events reach every node; \
+             set a size (the default is 10000) or remove [cluster]",
+        ));
+    }
+    if history.file.is_some() {
+        return Err(ConfigError::invalid(
+            "history.file",
+            "is set, but with [cluster] the log in Redis is the history; remove history.file",
+        ));
+    }
+    if cluster.redis.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "cluster.redis",
+            "is empty; write e.g. \"redis://127.0.0.1:6379/0\" or \"redis+sentinel://h1:26379,h2:26379/mymaster/0\"",
+        ));
+    }
+    // The parser's messages show the address with its password redacted.
+    RedisAddress::parse(&cluster.redis)
+        .map_err(|message| ConfigError::invalid("cluster.redis", message))?;
+    if cluster.stream.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "cluster.stream",
+            "is empty; name the key prefix the nodes share, e.g. \"push-bridge\"",
+        ));
+    }
+    if cluster
+        .node
+        .as_deref()
+        .is_some_and(|node| node.trim().is_empty())
+    {
+        return Err(ConfigError::invalid(
+            "cluster.node",
+            "is empty; name this node (e.g. \"bridge-1\") or remove the key to use the host name and listen port",
+        ));
+    }
+    at_least("cluster.buffer", cluster.buffer, 1)
 }
 
 /// `log.level` must parse as a tracing filter, and a bare word in it must be a level:

@@ -31,13 +31,18 @@ use std::time::Duration;
 
 use crate::auth::CurrentAuth;
 use crate::config::ServerConfig;
+use crate::event::SharedEvent;
+use crate::eventlog::{Continuity, EventLog};
 use crate::ops::shutdown::{Shutdown, TaskTracker};
 use crate::protocol::session::Settings;
+use crate::topic::Pattern;
 
 /// What every session shares.
 #[derive(Debug)]
 pub struct Egress {
     pub hub: Arc<Hub>,
+    /// Where events come from; it says whether a resume may replay the hub's history.
+    pub log: Arc<dyn EventLog>,
     /// For WAMP v2 sessions that authenticate by ticket.
     pub auth: Arc<CurrentAuth>,
     pub live: live::Live,
@@ -57,9 +62,15 @@ pub struct Egress {
 }
 
 impl Egress {
-    pub fn new(hub: Arc<Hub>, auth: Arc<CurrentAuth>, config: &ServerConfig) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        log: Arc<dyn EventLog>,
+        auth: Arc<CurrentAuth>,
+        config: &ServerConfig,
+    ) -> Self {
         Egress {
             hub,
+            log,
             auth,
             live: live::Live::default(),
             settings: Settings {
@@ -74,5 +85,32 @@ impl Egress {
             shutdown: Shutdown::new(),
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// A resume: subscribes `connection` to `patterns` and returns what it missed since
+    /// the event `since` (matching `patterns` and none of `already`), or `None` when
+    /// that cannot be replayed (the client starts over). `continuity` is the log's
+    /// word, asked just before.
+    pub fn resume(
+        &self,
+        connection: &Arc<connection::Connection>,
+        patterns: &[Pattern],
+        already: &[Pattern],
+        since: &str,
+        continuity: Continuity,
+    ) -> Option<Vec<SharedEvent>> {
+        let replay = match continuity {
+            Continuity::Proven => self
+                .hub
+                .subscribe_since(connection, patterns, already, since),
+            Continuity::Unproven => {
+                for pattern in patterns {
+                    self.hub.subscribe(connection, pattern);
+                }
+                None
+            }
+        };
+        self.log.resumed(replay.is_some());
+        replay
     }
 }

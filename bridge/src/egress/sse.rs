@@ -18,6 +18,7 @@ use super::connection::{Connection, Outbound};
 use super::expiry::Expiry;
 use super::Egress;
 use crate::auth::Grant;
+use crate::eventlog::Continuity;
 use crate::ops::metrics;
 use crate::protocol::{native, sse, Protocol};
 use crate::topic::Pattern;
@@ -26,32 +27,32 @@ use crate::topic::Pattern;
 const MAX_BATCH: usize = 64;
 
 /// Subscribes a new stream to `patterns` (every one permitted by `grant`) and returns
-/// its body. With `last_event_id`, the missed events come first, or `reset` when they
+/// its body. With `resume` (the last event id the client saw, and whether the log can
+/// prove the history continuous), the missed events come first, or `reset` when they
 /// cannot be replayed. `guard` is held for the stream's life (its connection slot).
 pub fn open(
     egress: &Arc<Egress>,
     grant: &Grant,
     patterns: Vec<Pattern>,
-    last_event_id: Option<&str>,
+    resume: Option<(&str, Continuity)>,
     peer: SocketAddr,
     guard: impl Send + 'static,
 ) -> Body {
     let (connection, queue) = Connection::stream(&egress.hub, egress.send_queue);
     let connection = Arc::new(connection);
     let mut first = String::new();
-    match last_event_id {
-        Some(since) => match egress
-            .hub
-            .subscribe_since(&connection, &patterns, &[], since)
-        {
-            Some(replay) => {
-                for event in replay {
-                    let frame = native::event(&event.topic, &event.id, &event.data);
-                    first.push_str(&sse::event(&event.id, &frame));
+    match resume {
+        Some((since, continuity)) => {
+            match egress.resume(&connection, &patterns, &[], since, continuity) {
+                Some(replay) => {
+                    for event in replay {
+                        let frame = native::event(&event.topic, &event.id, &event.data);
+                        first.push_str(&sse::event(&event.id, &frame));
+                    }
                 }
+                None => first.push_str(sse::reset()),
             }
-            None => first.push_str(sse::reset()),
-        },
+        }
         None => {
             for pattern in &patterns {
                 egress.hub.subscribe(&connection, pattern);

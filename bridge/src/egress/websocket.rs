@@ -339,7 +339,14 @@ impl Session {
                     already,
                     since,
                 } => {
-                    let replay = hub.subscribe_since(&self.connection, &patterns, &already, &since);
+                    let continuity = self.egress.log.continuity().await;
+                    let replay = self.egress.resume(
+                        &self.connection,
+                        &patterns,
+                        &already,
+                        &since,
+                        continuity,
+                    );
                     let then = self.client.resumed(replay);
                     then.into_iter().rev().for_each(|a| pending.push_front(a));
                 }

@@ -102,6 +102,13 @@ impl History {
         )
     }
 
+    /// Forgets every event.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.by_id.clear();
+        self.bytes = 0;
+    }
+
     /// Every kept event with its publish time, oldest first (to save on shutdown).
     pub fn iter(&self) -> impl Iterator<Item = (&SharedEvent, SystemTime)> {
         self.entries.iter().map(|e| (&e.event, e.at))

@@ -194,7 +194,7 @@ impl<O: Outlet> Hub<O> {
     /// a retry: dropped, counted, `None`.
     pub fn route(&self, message: IngressMessage, received: Instant) -> Option<SharedEvent> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if message.id.as_deref().is_some_and(|id| history.contains(id)) {
             metrics::duplicate_dropped();
             return None;
@@ -205,11 +205,33 @@ impl<O: Outlet> Hub<O> {
             data: message.data.into(),
             received,
         });
-        history.push(Arc::clone(&event), SystemTime::now());
+        self.record_and_offer(&index, history, &event, SystemTime::now());
+        Some(event)
+    }
+
+    /// Routes an event that already has its final id and was checked for duplicates
+    /// elsewhere (the cluster log did both), published at `at`: recorded in the
+    /// history, then offered like [`route`](Self::route) does.
+    pub fn route_logged(&self, event: &SharedEvent, at: SystemTime) {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        self.record_and_offer(&index, history, event, at);
+    }
+
+    /// Records `event` in the history (then lets go of it) and offers it to every
+    /// matching outlet, under the index read lock the caller holds.
+    fn record_and_offer(
+        &self,
+        index: &index::Index<Arc<O>>,
+        mut history: std::sync::MutexGuard<'_, history::History>,
+        event: &SharedEvent,
+        at: SystemTime,
+    ) {
+        history.push(Arc::clone(event), at);
         metrics::history_events(history.len());
         drop(history);
         let stamp = self.route_stamp.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut frames = EventFrames::new(&event);
+        let mut frames = EventFrames::new(event);
         let mut tally = Tally::default();
         let mut to_flush = self.to_flush.lock().unwrap_or_else(|e| e.into_inner());
         index.for_each_match(&event.topic, |pattern, _, session| {
@@ -225,9 +247,15 @@ impl<O: Outlet> Hub<O> {
             }
         });
         drop(to_flush);
-        drop(index);
         tally.record();
-        Some(event)
+    }
+
+    /// Forgets every event in the history: none of them can be resumed from any more
+    /// (the cluster log they came from was lost).
+    pub fn clear_history(&self) {
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.clear();
+        metrics::history_events(0);
     }
 
     /// Lets every outlet that took frames since the last flush write them out. The

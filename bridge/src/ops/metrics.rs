@@ -25,6 +25,13 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "push_bridge_delivery_latency_seconds
 pub const BUILD_INFO: &str = "push_bridge_build_info";
 pub const HISTORY_EVENTS: &str = "push_bridge_history_events";
 pub const INGRESS_LAST_MESSAGE_AGE: &str = "push_bridge_ingress_last_message_age_seconds";
+pub const CLUSTER_APPENDED_TOTAL: &str = "push_bridge_cluster_appended_total";
+pub const CLUSTER_DUPLICATES_TOTAL: &str = "push_bridge_cluster_duplicates_total";
+pub const CLUSTER_LAG_SECONDS: &str = "push_bridge_cluster_lag_seconds";
+pub const CLUSTER_BUFFERED_EVENTS: &str = "push_bridge_cluster_buffered_events";
+pub const CLUSTER_LOG_UP: &str = "push_bridge_cluster_log_up";
+pub const CLUSTER_RESUME_TOTAL: &str = "push_bridge_cluster_resume_total";
+pub const CLUSTER_UNREACHABLE_SECONDS_TOTAL: &str = "push_bridge_cluster_unreachable_seconds_total";
 
 /// Installs the process-wide recorder and returns the handle that renders it. Call
 /// once; [`PrometheusHandle::run_upkeep`] must then run periodically.
@@ -69,8 +76,40 @@ pub const HELP: [(&str, &str); 14] = [
     (INGRESS_LAST_MESSAGE_AGE, "Seconds since the ingress last accepted a message."),
 ];
 
+/// The `# HELP` text of the metrics only a cluster node (`[cluster]`) has.
+pub const CLUSTER_HELP: [(&str, &str); 7] = [
+    (
+        CLUSTER_APPENDED_TOTAL,
+        "Events this node appended to the cluster log.",
+    ),
+    (
+        CLUSTER_DUPLICATES_TOTAL,
+        "Events this node did not append: their publisher id was already in the log.",
+    ),
+    (
+        CLUSTER_LAG_SECONDS,
+        "Seconds between an event's append to the cluster log and this node routing it.",
+    ),
+    (
+        CLUSTER_BUFFERED_EVENTS,
+        "Accepted events waiting to be appended to the cluster log.",
+    ),
+    (
+        CLUSTER_LOG_UP,
+        "1 when this node can append to and read the cluster log, else 0.",
+    ),
+    (
+        CLUSTER_RESUME_TOTAL,
+        "Resumes on this node, by result: recovered (replayed) or reset (started over).",
+    ),
+    (
+        CLUSTER_UNREACHABLE_SECONDS_TOTAL,
+        "Seconds this node could not reach the cluster log.",
+    ),
+];
+
 fn describe_all() {
-    for (name, help) in HELP {
+    for (name, help) in HELP.into_iter().chain(CLUSTER_HELP) {
         if name == DELIVERY_LATENCY_SECONDS {
             metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
         } else if name.ends_with("_total") {
@@ -180,6 +219,51 @@ fn slot(protocol: Protocol) -> usize {
         Protocol::Native => 1,
         Protocol::Wamp2 => 2,
         Protocol::Sse => 3,
+    }
+}
+
+pub fn cluster_appended(events: u64) {
+    counter!(CLUSTER_APPENDED_TOTAL).increment(events);
+}
+
+pub fn cluster_duplicates(events: u64) {
+    counter!(CLUSTER_DUPLICATES_TOTAL).increment(events);
+}
+
+pub fn cluster_lag(lag: Duration) {
+    gauge!(CLUSTER_LAG_SECONDS).set(lag.as_secs_f64());
+}
+
+pub fn cluster_buffered(events: usize) {
+    gauge!(CLUSTER_BUFFERED_EVENTS).set(events as f64);
+}
+
+/// Also makes the cluster's counters appear at 0 from the start.
+pub fn cluster_log_up(up: bool) {
+    gauge!(CLUSTER_LOG_UP).set(if up { 1.0 } else { 0.0 });
+    counter!(CLUSTER_APPENDED_TOTAL).increment(0);
+    counter!(CLUSTER_DUPLICATES_TOTAL).increment(0);
+    counter!(CLUSTER_UNREACHABLE_SECONDS_TOTAL).increment(0);
+    for result in ["recovered", "reset"] {
+        counter!(CLUSTER_RESUME_TOTAL, "result" => result).increment(0);
+    }
+}
+
+pub fn cluster_resume(recovered: bool) {
+    let result = if recovered { "recovered" } else { "reset" };
+    counter!(CLUSTER_RESUME_TOTAL, "result" => result).increment(1);
+}
+
+/// Whole seconds are counted as they pass; the remainder is carried to the next call.
+pub fn cluster_unreachable(time: Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CARRIED_MS: AtomicU64 = AtomicU64::new(0);
+    let ms =
+        CARRIED_MS.fetch_add(time.as_millis() as u64, Ordering::Relaxed) + time.as_millis() as u64;
+    let seconds = ms / 1000;
+    if seconds > 0 {
+        CARRIED_MS.fetch_sub(seconds * 1000, Ordering::Relaxed);
+        counter!(CLUSTER_UNREACHABLE_SECONDS_TOTAL).increment(seconds);
     }
 }
 

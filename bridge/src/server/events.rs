@@ -47,14 +47,11 @@ pub async fn events(
         metrics::refused_client_action(Protocol::Sse, "subscribe");
         return refusal(StatusCode::FORBIDDEN, "forbidden", &message);
     }
-    let body = sse::open(
-        &state.egress,
-        &grant,
-        patterns,
-        last_event_id.as_deref(),
-        peer,
-        slot,
-    );
+    let resume = match last_event_id.as_deref() {
+        Some(since) => Some((since, state.egress.log.continuity().await)),
+        None => None,
+    };
+    let body = sse::open(&state.egress, &grant, patterns, resume, peer, slot);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

@@ -58,6 +58,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else if !state.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    } else if !state.egress.log.is_up() {
+        (StatusCode::SERVICE_UNAVAILABLE, "log unreachable\n").into_response()
     } else if let Some(stale_after) = state
         .stale_after
         .filter(|limit| state.last_message_age() > *limit)

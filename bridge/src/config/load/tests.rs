@@ -240,7 +240,7 @@ fn unknown_keys_in_the_file_name_key_and_file() {
     ));
     assert!(e.starts_with("unknown key `servr` in "), "{e}");
     assert!(
-        e.ends_with("(known keys at the top level: server, ingress, auth, history, log)"),
+        e.ends_with("(known keys at the top level: server, ingress, auth, history, log, cluster)"),
         "{e}"
     );
 }
@@ -479,4 +479,110 @@ fn reload_reads_the_file_again_and_keeps_the_flags() {
     let vars = env(&[("PUSH_BRIDGE_SERVER__HEARTBEAT", "1m")]);
     let reloaded = loaded.reload_with_env(vars).unwrap();
     assert_eq!(reloaded.config.server.heartbeat, Duration::from_secs(60));
+}
+
+#[test]
+fn one_env_variable_makes_a_cluster_with_the_defaults() {
+    let loaded = load_env(&[("PUSH_BRIDGE_CLUSTER__REDIS", "redis://10.0.0.5:6379/0")]).unwrap();
+    let cluster = loaded.config.cluster.clone().expect("a [cluster] section");
+    assert_eq!(cluster.redis, "redis://10.0.0.5:6379/0");
+    assert_eq!(cluster.stream, "push-bridge");
+    assert_eq!(cluster.node, None);
+    assert_eq!(cluster.buffer, 10_000);
+    assert_eq!(loaded.source("cluster.redis"), Source::Env);
+    assert_eq!(loaded.source("cluster.stream"), Source::Default);
+    // Without it, no cluster.
+    assert_eq!(load_env(&[]).unwrap().config.cluster, None);
+}
+
+#[test]
+fn cluster_env_values_that_look_like_numbers_stay_strings() {
+    let loaded = load_env(&[
+        ("PUSH_BRIDGE_CLUSTER__REDIS", "redis://:123456@10.0.0.5/0"),
+        ("PUSH_BRIDGE_CLUSTER__NODE", "1"),
+        ("PUSH_BRIDGE_CLUSTER__STREAM", "2024"),
+        ("PUSH_BRIDGE_CLUSTER__BUFFER", "500"),
+    ])
+    .unwrap();
+    let cluster = loaded.config.cluster.expect("a [cluster] section");
+    assert_eq!(cluster.node.as_deref(), Some("1"));
+    assert_eq!(cluster.stream, "2024");
+    assert_eq!(cluster.buffer, 500);
+}
+
+#[test]
+fn a_cluster_without_redis_names_the_missing_key_and_its_place() {
+    let e = err_text(load_env(&[("PUSH_BRIDGE_CLUSTER__NODE", "bridge-1")]));
+    assert_eq!(
+        e,
+        "cluster.redis: is missing; [cluster] needs it (from environment variable PUSH_BRIDGE_CLUSTER__NODE)"
+    );
+    let file = toml_file("[cluster]\nnode = \"bridge-1\"\n");
+    let e = err_text(load_from(
+        Some(file.path()),
+        env(&[]),
+        &Overrides::default(),
+    ));
+    assert_eq!(
+        e,
+        format!(
+            "cluster.redis: is missing; [cluster] needs it (from {})",
+            file.path().display()
+        )
+    );
+}
+
+#[test]
+fn cluster_refusals_are_blamed_on_their_layer_without_the_password() {
+    let file = toml_file("[history]\nfile = \"/var/lib/push-bridge/history.jsonl\"\n");
+    let e = err_text(load_from(
+        Some(file.path()),
+        env(&[("PUSH_BRIDGE_CLUSTER__REDIS", "redis://127.0.0.1/0")]),
+        &Overrides::default(),
+    ));
+    assert!(
+        e.starts_with("history.file: is set, but with [cluster] "),
+        "{e}"
+    );
+    assert!(
+        e.ends_with(&format!("(from {})", file.path().display())),
+        "{e}"
+    );
+
+    let e = err_text(load_env(&[("PUSH_BRIDGE_CLUSTER__REDIS", "10.0.0.5:6379")]));
+    assert!(
+        e.starts_with("cluster.redis: 10.0.0.5:6379 is not a Redis address"),
+        "{e}"
+    );
+    assert!(
+        e.ends_with("(from environment variable PUSH_BRIDGE_CLUSTER__REDIS)"),
+        "{e}"
+    );
+    let e = err_text(load_env(&[(
+        "PUSH_BRIDGE_CLUSTER__REDIS",
+        "redis://:hunter2@10.0.0.5:6379/zero",
+    )]));
+    assert!(e.starts_with("cluster.redis: "), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn effective_config_shows_the_cluster_with_its_password_redacted() {
+    let file =
+        toml_file("[cluster]\nredis = \"redis://:hunter2@10.0.0.5:6379/0\"\nnode = \"bridge-1\"\n");
+    let loaded = load_from(
+        Some(file.path()),
+        env(&[("PUSH_BRIDGE_CLUSTER__BUFFER", "500")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let out = loaded.render_effective();
+    assert!(!out.contains("hunter2"), "{out}");
+    let expected = "\n[cluster]\nredis = \"redis://:<redacted>@10.0.0.5:6379/0\"  # file\n\
+                    stream = \"push-bridge\"  # default\nnode = \"bridge-1\"  # file\n\
+                    buffer = 500  # env PUSH_BRIDGE_CLUSTER__BUFFER\n";
+    assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    // Without a cluster the printout says the section is unset.
+    let out = load_env(&[]).unwrap().render_effective();
+    assert!(out.contains("# cluster = (unset)  # default\n"), "{out}");
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::config::ClusterConfig;
 
 /// The message for a default configuration changed by `change`, or `None` if valid.
 fn check(change: impl FnOnce(&mut Config)) -> Option<String> {
@@ -227,5 +228,112 @@ fn the_admin_listener_needs_an_address_of_its_own() {
     assert_eq!(
         check(|c| c.server.admin_listen = Some("127.0.0.1:9090".parse().unwrap())),
         None
+    );
+}
+
+/// A `[cluster]` section with its defaults and a local Redis.
+fn clustered(config: &mut Config) {
+    config.cluster = Some(ClusterConfig {
+        redis: "redis://127.0.0.1:6379/0".to_string(),
+        stream: "push-bridge".to_string(),
+        node: None,
+        buffer: 10_000,
+    });
+}
+
+fn cluster(config: &mut Config) -> &mut ClusterConfig {
+    config.cluster.as_mut().expect("clustered first")
+}
+
+#[test]
+fn a_cluster_with_its_defaults_is_valid() {
+    assert_eq!(check(clustered), None);
+    assert_eq!(
+        check(|c| {
+            clustered(c);
+            let cluster = cluster(c);
+            cluster.redis = "redis+sentinel://:pw@h1:26379,h2/mymaster/0".into();
+            cluster.node = Some("bridge-1".into());
+            cluster.buffer = 1;
+        }),
+        None
+    );
+}
+
+#[test]
+fn a_cluster_needs_a_history_without_a_file() {
+    assert_eq!(
+        refused(|c| {
+            clustered(c);
+            c.history.size = 0;
+        }),
+        "history.size: is 0, but [cluster] needs a history: the log is how events reach every node; \
+         set a size (the default is 10000) or remove [cluster]"
+    );
+    assert_eq!(
+        refused(|c| {
+            clustered(c);
+            c.history.file = Some(PathBuf::from("/var/lib/push-bridge/history.jsonl"));
+        }),
+        "history.file: is set, but with [cluster] the log in Redis is the history; remove history.file"
+    );
+    // Without [cluster] both are fine.
+    assert_eq!(check(|c| c.history.size = 0), None);
+    assert_eq!(
+        check(|c| c.history.file = Some(PathBuf::from("/tmp/history.jsonl"))),
+        None
+    );
+}
+
+#[test]
+fn cluster_redis_must_be_a_redis_address_and_never_shows_its_password() {
+    let e = refused(|c| {
+        clustered(c);
+        cluster(c).redis = " ".into();
+    });
+    assert!(e.starts_with("cluster.redis: is empty; write e.g. "), "{e}");
+    for bad in [
+        "127.0.0.1:6379",
+        "http://:hunter2@h:6379/0",
+        "redis://:hunter2@/0",
+        "redis://:hunter2@h:6379/x",
+        "redis+sentinel://:hunter2@h1:26379",
+        "redis+sentinel://:hunter2@h1:x/m/0",
+    ] {
+        let e = refused(|c| {
+            clustered(c);
+            cluster(c).redis = bad.into();
+        });
+        assert!(e.starts_with("cluster.redis: "), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+    let e = refused(|c| {
+        clustered(c);
+        cluster(c).redis = "http://:hunter2@h:6379/0".into();
+    });
+    assert!(e.contains("<redacted>"), "{e}");
+    assert!(e.contains("is not a Redis address"), "{e}");
+}
+
+#[test]
+fn cluster_names_must_not_be_empty_and_the_buffer_holds_something() {
+    for empty in ["", "  "] {
+        let e = refused(|c| {
+            clustered(c);
+            cluster(c).stream = empty.into();
+        });
+        assert!(e.starts_with("cluster.stream: is empty; "), "{e}");
+        let e = refused(|c| {
+            clustered(c);
+            cluster(c).node = Some(empty.into());
+        });
+        assert!(e.starts_with("cluster.node: is empty; "), "{e}");
+    }
+    assert_eq!(
+        refused(|c| {
+            clustered(c);
+            cluster(c).buffer = 0;
+        }),
+        "cluster.buffer: is 0; it must be at least 1"
     );
 }
