@@ -3,12 +3,14 @@
 //!
 //! The hub knows no protocol and no socket. A session is an [`Outlet`] (what takes its
 //! frames; `egress/` has the WebSocket and SSE ones) holding the [`Routing`] the hub
-//! gave it, subscribed to patterns in the [`index::Index`]. The ingress thread calls [`Hub::route`] for every
-//! accepted message, in arrival order: it gives the event its id, records it in the
-//! bounded [`history`], finds the matching subscriptions without scanning every
-//! connection, and offers the event to each matching outlet together with the
-//! event's [`EventFrames`], so each frame is built once per event and its bytes shared.
-//! [`Hub::flush`], at the end of each burst, lets the outlets that took something write
+//! gave it, subscribed to patterns in the [`index::Index`]. On one bridge the ingress
+//! thread calls [`Hub::route`] for every accepted message, in arrival order: it gives
+//! the event its id, records it in the bounded [`history`], finds the matching
+//! subscriptions without scanning every connection, and offers the event to each
+//! matching outlet together with the event's [`EventFrames`], so each frame is built
+//! once per event and its bytes shared. In a cluster the log's tail calls
+//! [`Hub::route_logged`] instead, with events the log already identified and
+//! deduplicated. [`Hub::flush`], at the end of each burst, lets the outlets that took something write
 //! it out, so a burst costs each socket one write. An outlet never blocks the hub: a
 //! session that cannot keep up closes itself, and everyone else carries on.
 
