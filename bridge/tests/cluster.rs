@@ -7,6 +7,8 @@
 //! (native `since` and SSE `Last-Event-ID`) with no gap and no duplicate, and gets
 //! `recovered: false` / `event: reset` once the log was flushed; Redis going away for
 //! a while closes no client, turns `/readyz` (not `/healthz`) to 503 and loses nothing;
+//! a node started before its Redis serves and catches up, and one started after
+//! events were appended loads them for resumes without delivering them again;
 //! and `check-config` refuses what cannot work with `[cluster]` and never prints the
 //! Redis password.
 
@@ -830,4 +832,83 @@ fn the_test_redis_restarts_empty_on_its_port() {
             "[cluster]\nredis = \"redis://127.0.0.1:{port}/0\"\nstream = \"s\"\nnode = \"node-a\"\n"
         )
     );
+}
+
+/// A node whose Redis is down when it starts serves all the same: `/healthz` 200,
+/// `/readyz` 503 `log unreachable`, clients admitted. What it accepts meanwhile waits
+/// in its queue, and reaches its clients, in order, once Redis is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_its_redis_serves_and_catches_up() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let node = Bridge::start_with(&cluster_config(&redis, "late", "node-a"));
+    let (status, _) = http_get(node.addr, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    let unready = wait_readyz(&node, 503, WAIT);
+    assert!(unready.contains("log unreachable"), "{unready}");
+    wait_metric_eq(&node, "push_bridge_cluster_log_up", &[], 0.0);
+
+    let (mut client, subscribed) = subscribe_since(&node, &["late"], None).await;
+    assert_eq!(subscribed["topics"], json!(["late"]));
+    let publisher = node.publisher();
+    for seq in 0..5u64 {
+        publisher
+            .publish("late", &json!({ "seq": seq }))
+            .expect("publish");
+    }
+    wait_until(WAIT, "the five events are held", || {
+        metric_sum(&node, "push_bridge_cluster_buffered_events", &[]) == 5.0
+    });
+    assert_silent(&mut client, Duration::from_millis(300)).await;
+
+    redis.start_again();
+    wait_readyz(&node, 200, WAIT);
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        seqs.push(seq(&next_event(&mut client, WAIT).await));
+    }
+    assert_eq!(seqs, [0, 1, 2, 3, 4]);
+    assert_silent(&mut client, Duration::from_millis(300)).await;
+    assert_eq!(log_length(&redis, "late"), 5);
+    wait_metric_eq(&node, "push_bridge_cluster_log_up", &[], 1.0);
+}
+
+/// A node started after events were appended loads them as history, not as news: a
+/// client subscribing there gets only what is published next, and a client resuming
+/// there from one of them gets exactly the ones after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_later_resumes_from_the_log_and_delivers_only_new_events() {
+    let redis = RedisServer::start();
+    let first = start_nodes(&redis, "later", 1, "").remove(0);
+    let (mut early, _) = subscribe_since(&first, &["later"], None).await;
+    let publisher = first.publisher();
+    for seq in 0..10u64 {
+        publisher
+            .publish("later", &json!({ "seq": seq }))
+            .expect("publish");
+    }
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(id(&next_event(&mut early, WAIT).await));
+    }
+
+    let second = Bridge::start_with(&cluster_config(&redis, "later", "node-b"));
+    wait_readyz(&second, 200, WAIT);
+    let (mut fresh, _) = subscribe_since(&second, &["later"], None).await;
+    let (mut resumed, subscribed) = subscribe_since(&second, &["later"], Some(&ids[3])).await;
+    assert_eq!(subscribed["recovered"], true, "{subscribed}");
+    let mut replayed = Vec::new();
+    for _ in 4..10 {
+        replayed.push(seq(&next_event(&mut resumed, WAIT).await));
+    }
+    assert_eq!(replayed, [4, 5, 6, 7, 8, 9]);
+    assert_silent(&mut fresh, Duration::from_millis(300)).await;
+
+    publisher
+        .publish("later", &json!({ "seq": 10 }))
+        .expect("publish");
+    for client in [&mut early, &mut fresh, &mut resumed] {
+        assert_eq!(seq(&next_event(client, WAIT).await), 10);
+        assert_silent(client, Duration::from_millis(200)).await;
+    }
 }

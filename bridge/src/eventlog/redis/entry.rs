@@ -26,6 +26,18 @@ impl Position {
         })
     }
 
+    /// The last position before this one.
+    pub fn just_before(self) -> Position {
+        match (self.ms, self.seq) {
+            (0, 0) => Position::START,
+            (ms, 0) => Position {
+                ms: ms - 1,
+                seq: u64::MAX,
+            },
+            (ms, seq) => Position { ms, seq: seq - 1 },
+        }
+    }
+
     /// When the entry was appended (by the Redis server's clock).
     pub fn time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.ms)
@@ -187,6 +199,15 @@ mod tests {
         assert!(a < b && Position::START < a);
         assert_eq!(a.to_string(), "1700000000000-9");
         assert!(Position::parse("17").is_none() && Position::parse("a-1").is_none());
+        assert_eq!(
+            Position { ms: 5, seq: 0 }.just_before(),
+            Position {
+                ms: 4,
+                seq: u64::MAX
+            }
+        );
+        assert_eq!(a.just_before(), Position::parse("1700000000000-8").unwrap());
+        assert!(a.just_before() < a && Position::START.just_before() == Position::START);
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl<O: Outlet + 'static> RedisLog<O> {
         );
         let shared = Arc::new(Shared {
             hub,
+            started: std::time::SystemTime::now(),
             keys: Keys::new(&cluster.stream),
             node,
             size: history.size,

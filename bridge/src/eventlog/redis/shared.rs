@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
@@ -45,6 +45,8 @@ pub(super) struct TailState {
 #[derive(Debug)]
 pub(super) struct Shared<O> {
     pub hub: Arc<Hub<O>>,
+    /// When this node started: entries appended since are delivered, not just loaded.
+    pub started: SystemTime,
     pub keys: Keys,
     pub node: String,
     /// `history.size`: the log's approximate MAXLEN, and the most entries loaded at start.

@@ -2,8 +2,9 @@
 //! into the hub, so this node delivers every event once, in the log's order, and its
 //! history is its copy of the log.
 //!
-//! At the first connection it loads the log's last entries (within `[history]`'s
-//! limits) into the history, without delivering them. At every connection, and each
+//! At the first connection it loads the log's last entries appended before the node
+//! started (within `[history]`'s limits) into the history, without delivering them;
+//! later ones are delivered. At every connection, and each
 //! second the log is quiet, it compares the log's epoch and last entry with what it
 //! read: a new epoch (the log was flushed, or another node saw a failover lose
 //! entries) or a log that went backwards (a failover lost entries this node had read)
@@ -183,10 +184,15 @@ async fn check<O: Outlet>(
 ) -> RedisResult<()> {
     let (epoch, head) = epoch_and_head(connection, &shared.keys).await?;
     if !cursor.loaded {
-        let loaded = load(shared, connection, epoch.as_deref(), head).await?;
+        // What was appended before this node started is history; what came after is
+        // read and delivered like any new entry: its clients may have subscribed
+        // before the log could be reached.
+        let before_start = Position::at(shared.started).just_before();
+        let end = head.map(|head| head.min(before_start));
+        let loaded = load(shared, connection, epoch.as_deref(), end).await?;
         tracing::info!(events = loaded, "history loaded from the cluster log");
         cursor.epoch = epoch;
-        cursor.position = head.unwrap_or(Position::START);
+        cursor.position = end.unwrap_or(Position::START);
         cursor.loaded = true;
         publish(shared, cursor);
         return Ok(());
