@@ -652,3 +652,110 @@ fn the_test_sentinels_promote_the_replica_when_the_master_dies() {
     assert_eq!(redis.master().cli(&["GET", "k"]), "v");
     assert_eq!(redis.master().cli(&["SET", "k", "w"]), "OK");
 }
+
+/// As above, but the first entry the new master gets comes from node B, whose
+/// publisher was quiet during the failover and sends one event right after the
+/// promotion (before the nodes' tails reconnect, which back off up to 2 s). The loss
+/// must be reported all the same: a resume from the last replicated event answers
+/// `recovered: false` on A, on B, and on a node C started after the failover (whose
+/// copy, loaded from the new master, lacks the 50 lost events).
+///
+/// Ignored until the bridge is fixed: the tail's check (`head < position`) and the
+/// appender's (`last-generated-id < last appended`) compare positions, so an entry
+/// appended by another node after the failover hides the loss from both; no node
+/// starts a new epoch, and C answers `recovered: true` replaying 1 event of 51.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bridge bug: a loss is not detected once another node appended after the failover (resumes answer recovered: true)"]
+async fn a_loss_is_reported_even_when_another_node_appends_first_after_the_failover() {
+    const BEFORE: usize = 20;
+    const LOST: usize = 50;
+    let mut redis = tokio::task::block_in_place(SentinelRedis::start);
+    let stream = "lossy-then-other-node";
+    let mut nodes = tokio::task::block_in_place(|| start_nodes(&redis, stream, 2, ""));
+    let mut watchers = Vec::new();
+    for node in &nodes {
+        watchers.push(native_client(node, &["feed"]).await);
+    }
+    let (on_a, on_b) = tokio::task::block_in_place(|| (nodes[0].publisher(), nodes[1].publisher()));
+    let mut ids: Vec<String> = (0..BEFORE)
+        .map(|n| on_a.publish("feed", &json!({ "seq": n })).expect("publish"))
+        .collect();
+    for watcher in &mut watchers {
+        for expected in &ids {
+            assert_eq!(&id(&next_event(watcher, WAIT).await), expected);
+        }
+    }
+    tokio::task::block_in_place(|| redis.wait_in_sync(WAIT));
+    tokio::task::block_in_place(|| redis.cut_replica());
+    ids.extend(
+        (BEFORE..BEFORE + LOST)
+            .map(|n| on_a.publish("feed", &json!({ "seq": n })).expect("publish")),
+    );
+    for watcher in &mut watchers {
+        for expected in &ids[BEFORE..] {
+            assert_eq!(&id(&next_event(watcher, WAIT).await), expected);
+        }
+    }
+    let first_after = tokio::task::block_in_place(|| {
+        let killed = Instant::now();
+        redis.kill_master_and_resume_replica();
+        for node in &nodes {
+            wait_readyz(node, 503, WAIT);
+        }
+        redis.wait_promoted(FAILOVER);
+        let first_after = on_b
+            .publish("feed", &json!({ "seq": BEFORE + LOST }))
+            .expect("publish");
+        eprintln!("promoted after {:?}; published on node B", killed.elapsed());
+        for node in &nodes {
+            wait_readyz(node, 200, FAILOVER);
+        }
+        first_after
+    });
+    for watcher in &mut watchers {
+        assert_eq!(id(&next_event(watcher, WAIT).await), first_after);
+        assert_silent(watcher, Duration::from_millis(200)).await;
+    }
+    let logged = tokio::task::block_in_place(|| logged_ids(&redis, stream));
+    let mut expected_log = ids[..BEFORE].to_vec();
+    expected_log.push(first_after.clone());
+    assert_eq!(
+        logged, expected_log,
+        "the new master lacks the 50 lost events"
+    );
+
+    nodes.push(tokio::task::block_in_place(|| {
+        let node = Bridge::start_with(&format!(
+            "[cluster]\nredis = \"{}\"\nstream = \"{stream}\"\nnode = \"node-c\"\n",
+            redis.url()
+        ));
+        wait_readyz(&node, 200, WAIT);
+        node
+    }));
+    let mut answers = Vec::new();
+    for node in &nodes {
+        let (mut ws, subscribed) = subscribe_since(node, &["feed"], Some(&ids[BEFORE - 1])).await;
+        let mut replayed = Vec::new();
+        while let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_millis(300), ws.next()).await
+        {
+            let frame: Value = serde_json::from_str(&text).expect("JSON");
+            replayed.push(seq(&frame));
+        }
+        answers.push((subscribed["recovered"].clone(), replayed.len()));
+    }
+    let stderr: Vec<String> = nodes.iter().map(|n| n.stderr()).collect();
+    let warned = stderr
+        .iter()
+        .filter(|s| s.contains("lost entries") || s.contains("new epoch"))
+        .count();
+    eprintln!("resume from the last replicated event on A, B, C: (recovered, events replayed) {answers:?}; nodes reporting a loss: {warned}");
+    for ((recovered, replayed), name) in answers.iter().zip(["A", "B", "C"]) {
+        assert_eq!(
+            recovered,
+            &json!(false),
+            "node {name} answered recovered: {recovered} with {replayed} events replayed, \
+             across {LOST} lost events; {answers:?}"
+        );
+    }
+}
