@@ -183,23 +183,24 @@ impl SentinelRedis {
         let master_port = free_port();
         let master = server(dir.path(), "master", master_port, None);
         let replica = server(dir.path(), "replica", free_port(), Some(master_port));
-        let sentinels = (1..=3)
-            .map(|n| sentinel(dir.path(), n, master_port))
-            .collect();
-        let redis = SentinelRedis {
+        let mut redis = SentinelRedis {
             servers: vec![master, replica],
-            sentinels,
+            sentinels: Vec::new(),
             master: 0,
             dir,
         };
-        for process in redis.servers.iter().chain(&redis.sentinels) {
-            redis.wait(
-                WAIT,
-                &format!("the {} to answer PING", process.name),
-                || process.try_cli(&["PING"]).is_ok_and(|pong| pong == "PONG"),
-            );
+        for server in &redis.servers {
+            redis.wait_answers(server);
         }
+        // The sentinels start once the replica is in sync: the master's first INFO
+        // reply then names it (the next one would come 10 s later).
         redis.wait_in_sync(WAIT);
+        redis.sentinels = (1..=3)
+            .map(|n| sentinel(redis.dir.path(), n, master_port))
+            .collect();
+        for sentinel in &redis.sentinels {
+            redis.wait_answers(sentinel);
+        }
         redis.wait(
             Duration::from_secs(20),
             "every sentinel to know the replica and the other two sentinels",
@@ -317,6 +318,14 @@ impl SentinelRedis {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    fn wait_answers(&self, process: &RedisProcess) {
+        self.wait(
+            WAIT,
+            &format!("the {} to answer PING", process.name),
+            || process.try_cli(&["PING"]).is_ok_and(|pong| pong == "PONG"),
+        );
     }
 
     /// Polls `condition` every 50 ms; after `within`, panics naming `what`, with the logs.
