@@ -665,7 +665,6 @@ fn the_test_sentinels_promote_the_replica_when_the_master_dies() {
 /// appended by another node after the failover hides the loss from both; no node
 /// starts a new epoch, and C answers `recovered: true` replaying 1 event of 51.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bridge bug: a loss is not detected once another node appended after the failover (resumes answer recovered: true)"]
 async fn a_loss_is_reported_even_when_another_node_appends_first_after_the_failover() {
     const BEFORE: usize = 20;
     const LOST: usize = 50;

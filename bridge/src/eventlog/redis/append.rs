@@ -13,7 +13,7 @@ use redis::Script;
 use tokio::sync::mpsc;
 
 use super::entry::Position;
-use super::shared::{Backoff, Shared};
+use super::shared::{Backoff, Shared, TailState};
 use crate::event::IngressMessage;
 use crate::ops::metrics;
 use crate::ops::ratelimit::RateLimiter;
@@ -52,7 +52,7 @@ pub(super) async fn run<O>(
     let mut batch: Vec<IngressMessage> = Vec::with_capacity(MAX_BATCH);
     // The last entry this appender appended, and whether the log must be checked to
     // still have it (after a reconnect: a failover may have lost it).
-    let mut last_appended: Option<Position> = None;
+    let mut last_appended: Option<(Position, String)> = None;
     let mut check = false;
     loop {
         if connection.is_none() {
@@ -107,6 +107,7 @@ pub(super) async fn run<O>(
                     }
                     Err(error) => {
                         shared.set_up(&shared.appender_up, false);
+                        metrics::cluster_buffered(batch.len() + queue.len());
                         if warn.check((), std::time::Instant::now()).is_some() {
                             tracing::warn!(%error, buffered = batch.len() + queue.len(), "cannot reach the cluster log; holding events");
                         }
@@ -115,19 +116,35 @@ pub(super) async fn run<O>(
                     }
                 },
             };
-            let expected = last_appended.filter(|_| check);
-            match append(conn, &shared, &appender, sequence, expected, &batch).await {
+            let expected = if check {
+                newest_known(last_appended.as_ref(), &shared.tail.borrow())
+            } else {
+                None
+            };
+            match append(
+                conn,
+                &shared,
+                &appender,
+                sequence,
+                expected.as_ref(),
+                &batch,
+            )
+            .await
+            {
                 Ok(Appended {
                     appended,
                     duplicates,
                     last,
                     lost,
+                    epoch,
                 }) => {
                     if lost {
-                        tracing::warn!(expected = ?expected.map(|p| p.to_string()), "the cluster log lost entries this node had appended (a failover?): started a new epoch, so resumes across them start over");
+                        tracing::warn!(expected = ?expected.as_ref().map(|(p, _)| p.to_string()), "the cluster log lost entries this node had appended or read (a failover?): started a new epoch, so resumes across them start over");
                     }
                     check = false;
-                    last_appended = last.or(last_appended);
+                    if let Some(last) = last {
+                        last_appended = Some((last, epoch));
+                    }
                     if !shared.appender_up.load(Ordering::Acquire) {
                         tracing::info!("the cluster log is reachable; appending");
                     }
@@ -139,6 +156,7 @@ pub(super) async fn run<O>(
                 }
                 Err(error) => {
                     shared.set_up(&shared.appender_up, false);
+                    metrics::cluster_buffered(batch.len() + queue.len());
                     connection = None;
                     if warn.check((), std::time::Instant::now()).is_some() {
                         tracing::warn!(%error, buffered = batch.len() + queue.len(), "cannot append to the cluster log; holding events");
@@ -159,18 +177,34 @@ struct Appended {
     duplicates: u64,
     /// The id of the last entry it appended.
     last: Option<Position>,
-    /// Whether the log had lost entries this appender appended before (`expected`).
+    /// Whether the log had lost entries this node appended or read (`expected`).
     lost: bool,
+    /// The log's epoch the batch went into.
+    epoch: String,
 }
 
-/// Appends one batch, numbered `sequence`. With `expected`, first checks that the log
+/// The newest entry this node knows the log had, with its epoch: the last it appended
+/// or the last its tail read, whichever is newer.
+fn newest_known(
+    appended: Option<&(Position, String)>,
+    tail: &TailState,
+) -> Option<(Position, String)> {
+    let read = tail.last_entry.zip(tail.epoch.clone());
+    match (appended.cloned(), read) {
+        (Some(a), Some(r)) => Some(if a.0 >= r.0 { a } else { r }),
+        (a, r) => a.or(r),
+    }
+}
+
+/// Appends one batch, numbered `sequence`. With `expected` (an entry and its epoch),
+/// first checks that the log
 /// still has the entry appended last.
 async fn append<O>(
     connection: &mut MultiplexedConnection,
     shared: &Shared<O>,
     appender: &str,
     sequence: u64,
-    expected: Option<Position>,
+    expected: Option<&(Position, String)>,
     batch: &[IngressMessage],
 ) -> redis::RedisResult<Appended> {
     let keys = &shared.keys;
@@ -195,14 +229,15 @@ async fn append<O>(
         .arg(max_age_ms)
         .arg(BATCH_NUMBER_MS)
         .arg(sequence)
-        .arg(expected.map(|p| p.to_string()).unwrap_or_default());
+        .arg(expected.map(|(p, _)| p.to_string()).unwrap_or_default())
+        .arg(expected.map_or("", |(_, epoch)| epoch.as_str()));
     for message in batch {
         invocation
             .arg(message.id.as_deref().unwrap_or(""))
             .arg(message.topic.as_str())
             .arg(&message.data);
     }
-    let (appended, duplicates, last, lost): (i64, i64, String, i64) =
+    let (appended, duplicates, last, lost, epoch): (i64, i64, String, i64, String) =
         invocation.invoke_async(connection).await?;
     Ok(Appended {
         // Negative: appended by an earlier try whose answer was lost.
@@ -210,5 +245,6 @@ async fn append<O>(
         duplicates: u64::try_from(duplicates).unwrap_or(0),
         last: Position::parse(&last),
         lost: lost == 1,
+        epoch,
     })
 }

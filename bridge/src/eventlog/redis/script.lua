@@ -11,17 +11,19 @@
 -- ARGV[5]  how long a publisher id is remembered, ms (history.max_age)
 -- ARGV[6]  how long the appender's batch number is kept, ms
 -- ARGV[7]  this batch's number (one appender's batches are numbered 1, 2, 3, …)
--- ARGV[8]  the last entry id this appender appended, after it reconnected ('' when
---          there is nothing to check): a log whose last id is older lost entries
---          (an asynchronous failover), and gets a new epoch
+-- ARGV[8]  after the appender reconnected: the newest entry id its node appended or
+--          read ('' when there is nothing to check); a log that no longer has it,
+--          and holds an older entry or none, lost entries (an asynchronous failover)
+--          and gets a new epoch
+-- ARGV[9]  the epoch of that entry: checked only when it is still the log's
 -- then three values per event: publisher id ('' when none), topic, data
 --
 -- Returns {appended, duplicates, last entry id appended or '', 1 when the log was
--- found to have lost entries else 0}, or {-1, 0, '', 0} when this batch was appended
--- before.
+-- found to have lost entries else 0, the epoch}, or {-1, 0, '', 0, ''} when this
+-- batch was appended before.
 local batch = tonumber(ARGV[7])
 if batch <= tonumber(redis.call('GET', KEYS[3]) or '0') then
-  return {-1, 0, '', 0}
+  return {-1, 0, '', 0, ''}
 end
 
 -- Whether entry id a comes before entry id b ("ms-seq", numbers below 2^53).
@@ -34,19 +36,13 @@ end
 
 local epoch = redis.call('GET', KEYS[2])
 local lost = 0
-if epoch and ARGV[8] ~= '' then
-  local info = redis.pcall('XINFO', 'STREAM', KEYS[1])
-  local last = '0-0'
-  if type(info) == 'table' and not info.err then
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then
-        last = info[i + 1]
-      end
+if epoch and ARGV[8] ~= '' and epoch == ARGV[9] then
+  if #redis.call('XRANGE', KEYS[1], ARGV[8], ARGV[8]) == 0 then
+    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+    if #first == 0 or before(first[1][1], ARGV[8]) then
+      epoch = nil
+      lost = 1
     end
-  end
-  if before(last, ARGV[8]) then
-    epoch = nil
-    lost = 1
   end
 end
 if not epoch then
@@ -54,7 +50,7 @@ if not epoch then
   redis.call('SET', KEYS[2], epoch)
 end
 local appended, duplicates, last_id = 0, 0, ''
-for i = 9, #ARGV, 3 do
+for i = 10, #ARGV, 3 do
   local publisher_id = ARGV[i]
   if publisher_id == '' then
     last_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
@@ -76,4 +72,4 @@ redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[3])
 -- Last: a batch that failed half-way is appended again in full (its events with a
 -- publisher id are not), rather than losing its second half.
 redis.call('SET', KEYS[3], batch, 'PX', ARGV[6])
-return {appended, duplicates, last_id, lost}
+return {appended, duplicates, last_id, lost, epoch}

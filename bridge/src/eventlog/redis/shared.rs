@@ -39,6 +39,8 @@ impl Keys {
 pub(super) struct TailState {
     pub epoch: Option<String>,
     pub position: Position,
+    /// The newest entry of `epoch` the tail read or loaded.
+    pub last_entry: Option<Position>,
 }
 
 /// What the appender, the tail and the sessions share.

@@ -36,6 +36,9 @@ const LOAD_CHUNK: usize = 1000;
 struct Cursor {
     epoch: Option<String>,
     position: Position,
+    /// The newest entry of this epoch read (or loaded) from the log: a log that no
+    /// longer has it lost entries.
+    last_entry: Option<Position>,
     loaded: bool,
 }
 
@@ -61,6 +64,7 @@ async fn follow<O: Outlet>(shared: &Shared<O>) {
     let mut cursor = Cursor {
         epoch: None,
         position: Position::START,
+        last_entry: None,
         loaded: false,
     };
     let mut backoff = Backoff::new();
@@ -141,6 +145,7 @@ fn deliver<O: Outlet>(shared: &Shared<O>, cursor: &mut Cursor, entries: Vec<Entr
             shared.hub.clear_history();
             cursor.epoch = Some(entry.epoch.clone());
         }
+        cursor.last_entry = Some(entry.position);
         let at = entry.position.time();
         if let Some(event) = event(entry, now) {
             shared.hub.route_logged(&event, at);
@@ -189,9 +194,10 @@ async fn check<O: Outlet>(
         // before the log could be reached.
         let before_start = Position::at(shared.started).just_before();
         let end = head.map(|head| head.min(before_start));
-        let loaded = load(shared, connection, epoch.as_deref(), end).await?;
+        let (loaded, newest) = load(shared, connection, epoch.as_deref(), end).await?;
         tracing::info!(events = loaded, "history loaded from the cluster log");
         cursor.epoch = epoch;
+        cursor.last_entry = newest;
         cursor.position = end.unwrap_or(Position::START);
         cursor.loaded = true;
         publish(shared, cursor);
@@ -203,19 +209,24 @@ async fn check<O: Outlet>(
         }
         shared.hub.clear_history();
         cursor.epoch = epoch;
-    } else if head.is_some_and(|head| head < cursor.position) {
-        // Same epoch, but entries this node read are gone: an asynchronous failover
-        // lost them. A new epoch tells every node (their tails see it on the next
-        // entry), so that no resume across the lost range passes as continuous.
-        let epoch = format!("{:032x}", rand::random::<u128>());
-        tracing::warn!(read = %cursor.position, log = ?head.map(|h| h.to_string()), "the cluster log lost entries this node had read (a failover?): starting a new epoch");
-        redis::cmd("SET")
-            .arg(&shared.keys.epoch)
-            .arg(&epoch)
-            .query_async::<()>(connection)
-            .await?;
-        shared.hub.clear_history();
-        cursor.epoch = Some(epoch);
+        cursor.last_entry = None;
+    } else if let Some(last) = cursor.last_entry {
+        if lost(connection, &shared.keys, last).await? {
+            // Same epoch, but an entry this node read is gone: an asynchronous
+            // failover lost it (later entries may have been appended since). A new
+            // epoch tells every node (their tails see it on the next entry), so that
+            // no resume across the lost range passes as continuous.
+            let epoch = format!("{:032x}", rand::random::<u128>());
+            tracing::warn!(read = %last, "the cluster log lost entries this node had read (a failover?): starting a new epoch");
+            redis::cmd("SET")
+                .arg(&shared.keys.epoch)
+                .arg(&epoch)
+                .query_async::<()>(connection)
+                .await?;
+            shared.hub.clear_history();
+            cursor.epoch = Some(epoch);
+            cursor.last_entry = None;
+        }
     }
     if let Some(head) = head {
         cursor.position = cursor.position.min(head);
@@ -225,15 +236,16 @@ async fn check<O: Outlet>(
 }
 
 /// Loads the newest entries of the current epoch into the history, within
-/// `history.size`, `history.max_bytes` and `history.max_age`. Returns how many.
+/// `history.size`, `history.max_bytes` and `history.max_age`. Returns how many, and
+/// the newest one's position.
 async fn load<O: Outlet>(
     shared: &Shared<O>,
     connection: &mut MultiplexedConnection,
     epoch: Option<&str>,
     head: Option<Position>,
-) -> RedisResult<usize> {
+) -> RedisResult<(usize, Option<Position>)> {
     let (Some(epoch), Some(head)) = (epoch, head) else {
-        return Ok(0);
+        return Ok((0, None));
     };
     let oldest = Position::at(
         SystemTime::now()
@@ -266,13 +278,44 @@ async fn load<O: Outlet>(
         end = format!("({last}");
     }
     let count = newest_first.len();
+    let newest = newest_first.first().map(|entry| entry.position);
     let now = SystemTime::now();
     let events = newest_first.into_iter().rev().filter_map(|entry| {
         let at = entry.position.time();
         Some((event(entry, now)?, at))
     });
     shared.hub.restore_history(events);
-    Ok(count)
+    Ok((count, newest))
+}
+
+/// Whether the log lost the entry at `position`: it is not there, and the log holds
+/// an older entry or none at all (an entry older than all the log holds was trimmed;
+/// an append leaves at least itself after trimming, so an empty log lost its entries).
+async fn lost(
+    connection: &mut MultiplexedConnection,
+    keys: &Keys,
+    position: Position,
+) -> RedisResult<bool> {
+    let id = position.to_string();
+    let (itself, first): (Value, Value) = redis::pipe()
+        .cmd("XRANGE")
+        .arg(&keys.log)
+        .arg(&id)
+        .arg(&id)
+        .cmd("XRANGE")
+        .arg(&keys.log)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(connection)
+        .await?;
+    if last_position(itself).map_err(bad_reply)?.is_some() {
+        return Ok(false);
+    }
+    Ok(last_position(first)
+        .map_err(bad_reply)?
+        .is_none_or(|first| first < position))
 }
 
 /// The log's epoch and its last entry's position (none when the log is empty).
@@ -295,7 +338,7 @@ pub(super) async fn epoch_and_head(
     Ok((epoch, head))
 }
 
-/// The id of the one entry in an `XREVRANGE … COUNT 1` reply.
+/// The id of the first entry of an `XRANGE`/`XREVRANGE` reply, if any.
 fn last_position(reply: Value) -> Result<Option<Position>, entry::BadReply> {
     let Value::Array(entries) = reply else {
         return Err(entry::BadReply(format!("{reply:?}")));
@@ -316,6 +359,7 @@ fn publish<O>(shared: &Shared<O>, cursor: &Cursor) {
     let state = TailState {
         epoch: cursor.epoch.clone(),
         position: cursor.position,
+        last_entry: cursor.last_entry,
     };
     shared.tail.send_if_modified(|current| {
         let changed = *current != state;
