@@ -231,11 +231,7 @@ impl PublisherBuilder {
             // One peer keeps its queue across a reconnection (`ZMQ_IMMEDIATE` 0), so
             // what is sent after the loss waits there; with several, it can be lost
             // with the connection's queue for a moment (see resend.rs).
-            after_loss: if several {
-                AFTER_LOSS
-            } else {
-                Duration::ZERO
-            },
+            after_loss: if several { AFTER_LOSS } else { Duration::ZERO },
         });
         Ok(self.finish(
             endpoints.join(","),

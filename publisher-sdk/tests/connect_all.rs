@@ -28,7 +28,10 @@ fn deals_round_robin_to_every_peer_and_with_one_endpoint_is_connect() {
     let a = Peer::pull("tcp://127.0.0.1:0");
     let b = Peer::pull("tcp://127.0.0.1:0");
     let publisher = Publisher::connect_all(&[&a.endpoint, &b.endpoint]).unwrap();
-    assert_eq!(publisher.endpoint(), format!("{},{}", a.endpoint, b.endpoint));
+    assert_eq!(
+        publisher.endpoint(),
+        format!("{},{}", a.endpoint, b.endpoint)
+    );
     // Both handshakes done, so the round-robin covers both.
     eventually(WAIT, "connected", || publisher.is_connected());
     std::thread::sleep(Duration::from_millis(100));
@@ -101,7 +104,9 @@ fn connected_means_at_least_one_peer() {
     let got = drain_ids(&b, Duration::from_millis(300));
     assert_eq!(got.last(), Some(&id));
     drop(b);
-    eventually(WAIT, "the publisher saw both go", || !publisher.is_connected());
+    eventually(WAIT, "the publisher saw both go", || {
+        !publisher.is_connected()
+    });
 }
 
 #[test]
