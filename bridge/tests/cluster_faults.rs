@@ -6,8 +6,9 @@
 //! What it proves (docs/scaling.md "A node dies"): no client loses or receives twice
 //! any event the publisher handed over, whether it was on the killed node or not; every
 //! client ends with the same events in one order; the killed node's clients reconnect
-//! through HAProxy to the nodes left and resume there from their last id
-//! (`recovered: true`). Events the killed node had taken from ZeroMQ and not yet
+//! through HAProxy to the nodes left and resume there from their last id: native
+//! WebSocket clients with `since` (`recovered: true`), EventSources with
+//! `Last-Event-ID` (no `event: reset`). Events the killed node had taken from ZeroMQ and not yet
 //! appended are sent again by the publisher's resend window to the other nodes, and
 //! the log drops those it already had by their publisher id.
 //!
@@ -170,6 +171,117 @@ fn dashboard(
     })
 }
 
+/// An EventSource that behaves like a browser's: `GET /events?topic=<topic>` through
+/// `haproxy`, and when the stream ends, again with `Last-Event-ID` = the last id
+/// received. A resume counts as recovered unless `event: reset` comes. Records
+/// everything in `seen`. At most 10 connections and 100 failed attempts; runs until
+/// aborted.
+fn event_source(
+    haproxy: SocketAddr,
+    topic: &'static str,
+    seen: Arc<Mutex<Seen>>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        let mut failed_attempts = 0;
+        loop {
+            let since = seen.lock().unwrap().ids.last().cloned();
+            let mut request = format!(
+                "GET /events?topic={topic} HTTP/1.1\r\nHost: {haproxy}\r\n\
+                 Accept: text/event-stream\r\nAuthorization: Bearer {TOKEN}\r\n"
+            );
+            if let Some(since) = &since {
+                request.push_str(&format!("Last-Event-ID: {since}\r\n"));
+            }
+            request.push_str("\r\n");
+            let mut raw: Vec<u8> = Vec::new();
+            let mut chunk = [0; 16384];
+            let opened = async {
+                let mut stream = tokio::net::TcpStream::connect(haproxy).await.ok()?;
+                stream.write_all(request.as_bytes()).await.ok()?;
+                let end = loop {
+                    if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end;
+                    }
+                    let n = stream.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    raw.extend_from_slice(&chunk[..n]);
+                };
+                let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                raw.drain(..end + 4);
+                head.starts_with("HTTP/1.1 200 ").then_some(stream)
+            };
+            let Some(mut stream) = tokio::time::timeout(WAIT, opened).await.ok().flatten() else {
+                failed_attempts += 1;
+                assert!(
+                    failed_attempts < 100,
+                    "cannot open the event stream through haproxy"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            {
+                let mut seen = seen.lock().unwrap();
+                seen.connections += 1;
+                assert!(seen.connections <= 10, "too many reconnections");
+                if since.is_some() {
+                    seen.resumes.push(json!(true));
+                }
+            }
+            // Chunked body → blocks; until the stream ends (then reconnect).
+            let mut body: Vec<u8> = Vec::new();
+            loop {
+                while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
+                    let size = std::str::from_utf8(&raw[..line_end]).expect("chunk size");
+                    let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+                    let total = line_end + 2 + size + 2;
+                    if raw.len() < total {
+                        break;
+                    }
+                    body.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+                    raw.drain(..total);
+                }
+                while let Some(end) = body.windows(2).position(|w| w == b"\n\n") {
+                    let block: Vec<u8> = body.drain(..end + 2).collect();
+                    let block = String::from_utf8(block).expect("UTF-8");
+                    let (mut event, mut id) = ("message", None);
+                    for line in block
+                        .lines()
+                        .filter(|l| !l.is_empty() && !l.starts_with(':'))
+                    {
+                        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                        let value = value.strip_prefix(' ').unwrap_or(value);
+                        match field {
+                            "event" if value == "reset" => event = "reset",
+                            "id" => id = Some(value.to_string()),
+                            _ => {}
+                        }
+                    }
+                    let mut seen = seen.lock().unwrap();
+                    match (event, id) {
+                        ("reset", _) => {
+                            if let Some(last) = seen.resumes.last_mut() {
+                                *last = json!(false);
+                            }
+                        }
+                        (_, Some(id)) => seen.ids.push(id),
+                        _ => {}
+                    }
+                }
+                match tokio::time::timeout(Duration::from_secs(60), stream.read(&mut chunk))
+                    .await
+                    .expect("60 s without a byte")
+                {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                }
+            }
+        }
+    })
+}
+
 #[test]
 fn the_example_config_gets_its_bind_and_servers_replaced() {
     let example = "frontend f\n    bind :80\nbackend b\n    balance leastconn\n    \
@@ -209,7 +321,7 @@ const PER_SECOND: u64 = 300;
 
 /// Three nodes sharing one log, HAProxy (the example config) in front of them, and
 /// nine dashboards connected through it (leastconn: three per node), subscribed to
-/// `feed`.
+/// `feed`: six native WebSocket clients and three EventSources (SSE).
 struct Setup {
     redis: RedisServer,
     stream: &'static str,
@@ -232,8 +344,13 @@ impl Setup {
         let url = haproxy.url(&format!("token={TOKEN}"));
         let seen: Vec<Arc<Mutex<Seen>>> = (0..CLIENTS).map(|_| Arc::default()).collect();
         let mut clients = Vec::new();
-        for s in &seen {
-            clients.push(dashboard(url.clone(), "feed", Arc::clone(s)));
+        for (n, s) in seen.iter().enumerate() {
+            // Three are EventSources: one on each node (leastconn deals a, b, c, a, …).
+            clients.push(if matches!(n, 1 | 5 | 6) {
+                event_source(haproxy.addr, "feed", Arc::clone(s))
+            } else {
+                dashboard(url.clone(), "feed", Arc::clone(s))
+            });
             let deadline = Instant::now() + WAIT;
             while s.lock().unwrap().connections == 0 {
                 assert!(Instant::now() < deadline, "a dashboard never subscribed");
@@ -243,7 +360,7 @@ impl Setup {
         let per_node: Vec<f64> = tokio::task::block_in_place(|| {
             nodes
                 .iter()
-                .map(|n| metric_sum(n, "push_bridge_connections", &[("protocol", "native")]))
+                .map(|n| metric_sum(n, "push_bridge_connections", &[]))
                 .collect()
         });
         assert_eq!(per_node.iter().sum::<f64>(), CLIENTS as f64, "{per_node:?}");
@@ -469,8 +586,8 @@ async fn a_node_killed_while_the_sdk_pushes_to_all_loses_and_duplicates_nothing_
     println!(
         "SDK connect_all: published {EVENTS} (node-b killed after {killed_at}); log length \
          {log_length}; log duplicates (survivors) {log_duplicates}; appended by survivors \
-         {appended}; clients per node {:?}; received per client {:?}; reconnects per \
-         client {:?}",
+         {appended}; clients per node {:?}; received per client {:?} (1, 5, 6 by SSE); \
+         reconnects per client {:?}",
         setup.per_node,
         setup.received(),
         setup.reconnects()
@@ -568,7 +685,7 @@ async fn a_node_killed_under_a_pyzmq_publisher_keeps_clients_consistent_but_lose
     println!(
         "pyzmq: published {EVENTS} (node-b killed at log length {killed_at}); log length \
          {log_length}; lost {lost}; log duplicates (survivors) {log_duplicates}; clients per \
-         node {:?}; received per client {:?}; reconnects per client {:?}",
+         node {:?}; received per client {:?} (1, 5, 6 by SSE); reconnects per client {:?}",
         setup.per_node,
         setup.received(),
         setup.reconnects()
