@@ -34,7 +34,8 @@ fn deals_round_robin_to_every_peer_and_with_one_endpoint_is_connect() {
     );
     // Both handshakes done, so the round-robin covers both.
     eventually(WAIT, "connected", || publisher.is_connected());
-    std::thread::sleep(Duration::from_millis(100));
+    // Both handshakes done (a peer not connected yet gets nothing).
+    std::thread::sleep(Duration::from_millis(300));
     let sent: Vec<String> = (0..100)
         .map(|i| publisher.publish("rr", &i).unwrap())
         .collect();
@@ -143,7 +144,8 @@ fn when_one_peer_goes_away_the_window_goes_again_to_the_others() {
         .connect_all(&[&a.endpoint, &b.endpoint])
         .unwrap();
     eventually(WAIT, "connected", || publisher.is_connected());
-    std::thread::sleep(Duration::from_millis(100));
+    // Both handshakes done (a peer not connected yet gets nothing).
+    std::thread::sleep(Duration::from_millis(300));
     let first: Vec<String> = (0..20)
         .map(|i| publisher.publish("t", &i).unwrap())
         .collect();
