@@ -52,6 +52,11 @@ const KERNEL_SNDBUF: i32 = 64 * 1024;
 /// ZeroMQ context (so one fixed name never collides).
 const MONITOR_ENDPOINT: &str = "inproc://push-bridge-publisher.monitor";
 
+/// With several peers, how long after one is lost what goes out may still be dropped
+/// with its queue (libzmq detaches the queue a moment after reporting the loss; in
+/// practice well under a millisecond), and is therefore sent again too.
+const AFTER_LOSS: Duration = Duration::from_millis(100);
+
 /// Configures and opens a [`Publisher`]; start from [`Publisher::builder`].
 ///
 /// ```
@@ -152,18 +157,48 @@ impl PublisherBuilder {
     /// `tcp://127.0.0.1:5555`). Succeeds while the bridge is down: libzmq keeps
     /// (re)connecting in the background and queues messages meanwhile.
     pub fn connect(&self, endpoint: &str) -> Result<Publisher, PublishError> {
-        let connect_error = |source| PublishError::Connect {
+        self.connect_push(&[endpoint])
+    }
+
+    /// Opens one PUSH socket connected to every endpoint (the PULL sockets of the
+    /// bridges of a cluster, e.g. `["tcp://10.0.0.1:5555", "tcp://10.0.0.2:5555"]`);
+    /// libzmq deals the messages round-robin over the bridges that are connected.
+    /// With one endpoint this is exactly [`connect`](Self::connect).
+    ///
+    /// With several, a message only ever goes to a bridge whose connection is up
+    /// (`ZMQ_IMMEDIATE`): nothing waits in the queue of a bridge that is down while
+    /// the others are there. While none is connected (at start-up, or all down),
+    /// `publish` waits up to the send timeout for one and then fails with
+    /// [`PublishError::QueueFull`] (use [`Publisher::wait_connected`] at start-up).
+    /// When one of them goes away, the resend window
+    /// ([`resend_window`](Self::resend_window)) goes out again to the others: a
+    /// cluster's shared log drops the events it already has by their id, so keep ids
+    /// on (every `publish` gives one). [`Publisher::is_connected`] means at least one
+    /// bridge is connected.
+    ///
+    /// Fails with [`PublishError::Connect`] on an empty list or a malformed endpoint.
+    pub fn connect_all(&self, endpoints: &[&str]) -> Result<Publisher, PublishError> {
+        self.connect_push(endpoints)
+    }
+
+    fn connect_push(&self, endpoints: &[&str]) -> Result<Publisher, PublishError> {
+        let connect_error = |endpoint: &str, source| PublishError::Connect {
             endpoint: endpoint.to_owned(),
             source,
         };
-        if endpoint.contains('\0') {
-            // The zmq crate would panic turning it into a C string.
-            return Err(connect_error(zmq::Error::EINVAL));
+        if endpoints.is_empty() {
+            return Err(connect_error("", zmq::Error::EINVAL));
         }
+        if let Some(endpoint) = endpoints.iter().find(|e| e.contains('\0')) {
+            // The zmq crate would panic turning it into a C string.
+            return Err(connect_error(endpoint, zmq::Error::EINVAL));
+        }
+        let several = endpoints.len() > 1;
         let context = zmq::Context::new();
         let socket = context.socket(zmq::PUSH).map_err(PublishError::Setup)?;
         self.set_common_options(&socket)?;
-        self.configure_push(&socket).map_err(PublishError::Setup)?;
+        self.configure_push(&socket, several)
+            .map_err(PublishError::Setup)?;
 
         // The monitor must be in place before connecting, or the first handshake
         // could happen unseen.
@@ -180,7 +215,11 @@ impl PublisherBuilder {
             .connect(MONITOR_ENDPOINT)
             .map_err(PublishError::Setup)?;
 
-        socket.connect(endpoint).map_err(connect_error)?;
+        for endpoint in endpoints {
+            socket
+                .connect(endpoint)
+                .map_err(|e| connect_error(endpoint, e))?;
+        }
         let peers = Peers::Monitor {
             socket: monitor,
             tracker: PeerTracker::default(),
@@ -189,9 +228,13 @@ impl PublisherBuilder {
             messages: self.resend_window,
             bytes: RESEND_WINDOW_MAX_BYTES,
             max_age: RESEND_MAX_AGE,
+            // One peer keeps its queue across a reconnection (`ZMQ_IMMEDIATE` 0), so
+            // what is sent after the loss waits there; with several, it can be lost
+            // with the connection's queue for a moment (see resend.rs).
+            after_loss: if several { AFTER_LOSS } else { Duration::ZERO },
         });
         Ok(self.finish(
-            endpoint.to_owned(),
+            endpoints.join(","),
             Kind::Push,
             socket,
             (peers, window),
@@ -227,6 +270,7 @@ impl PublisherBuilder {
             messages: 0,
             bytes: 0,
             max_age: Duration::ZERO,
+            after_loss: Duration::ZERO,
         });
         Ok(self.finish(bound, Kind::Pub, socket, (peers, window), context))
     }
@@ -239,11 +283,13 @@ impl PublisherBuilder {
             .map_err(PublishError::Setup)
     }
 
-    fn configure_push(&self, socket: &zmq::Socket) -> zmq::Result<()> {
+    fn configure_push(&self, socket: &zmq::Socket, several: bool) -> zmq::Result<()> {
         socket.set_sndtimeo(millis(self.send_timeout))?;
-        // Queue for a peer that is not connected yet (or reconnecting) instead of
-        // refusing: a bridge restart then loses nothing up to the HWM.
-        socket.set_immediate(false)?;
+        // One peer: queue for it while it is not connected yet (or reconnecting)
+        // instead of refusing, so a bridge restart loses nothing up to the HWM.
+        // Several: deal only to connected ones, or the round-robin would keep filling
+        // the queue of a bridge that is down (and may never come back).
+        socket.set_immediate(several)?;
         // A bounded kernel send buffer bounds what a lost connection can take with it,
         // so that the resend window covers it (Linux would grow it to 4 MiB).
         socket.set_sndbuf(KERNEL_SNDBUF)?;
@@ -317,13 +363,15 @@ mod tests {
         let ctx = zmq::Context::new();
         let socket = ctx.socket(zmq::PUSH).unwrap();
         b.set_common_options(&socket).unwrap();
-        b.configure_push(&socket).unwrap();
+        b.configure_push(&socket, false).unwrap();
         assert_eq!(socket.get_sndhwm().unwrap(), 7);
         assert_eq!(socket.get_sndtimeo().unwrap(), 30);
         assert_eq!(socket.get_linger().unwrap(), 40);
         assert_eq!(socket.get_reconnect_ivl().unwrap(), 50);
         assert_eq!(socket.get_reconnect_ivl_max().unwrap(), 60);
         assert!(!socket.is_immediate().unwrap());
+        b.configure_push(&socket, true).unwrap();
+        assert!(socket.is_immediate().unwrap(), "several peers");
     }
 
     #[test]
@@ -347,6 +395,20 @@ mod tests {
             .bind_pub("tcp://a\0b")
             .unwrap_err();
         assert!(matches!(err, PublishError::Bind { .. }), "{err:?}");
+        let err = PublisherBuilder::default()
+            .connect_all(&["tcp://127.0.0.1:1", "tcp://a\0b"])
+            .unwrap_err();
+        assert!(matches!(err, PublishError::Connect { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn connect_all_needs_an_endpoint_and_names_the_bad_one() {
+        let err = PublisherBuilder::default().connect_all(&[]).unwrap_err();
+        assert!(matches!(err, PublishError::Connect { .. }), "{err:?}");
+        let err = PublisherBuilder::default()
+            .connect_all(&["tcp://127.0.0.1:1", "nonsense"])
+            .unwrap_err();
+        assert!(err.to_string().contains("\"nonsense\""), "{err}");
     }
 
     #[test]

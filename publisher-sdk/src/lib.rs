@@ -86,6 +86,11 @@
 //!   when a connected bridge goes away ([`PublisherBuilder::resend_window`]); the
 //!   bridge drops those it already had by id. Those that had been lost may then arrive
 //!   after newer ones.
+//! - **Several bridges** ([`Publisher::connect_all`], the nodes of a cluster): one PUSH
+//!   socket connected to each; events go round-robin to the connected ones only, and
+//!   when one goes away the resend window goes out again to the others (the cluster's
+//!   log drops what it already has by id). While none is connected, `publish` fails
+//!   with [`PublishError::QueueFull`] after the send timeout.
 //! - **PUB** ([`Publisher::bind_pub`]): PUB never waits; an event for which no
 //!   subscriber is connected (or whose queue is full) is silently dropped. Use
 //!   [`Publisher::wait_connected`] at start-up, which for PUB waits for an actual

@@ -74,6 +74,12 @@ impl Publisher {
         Self::builder().connect(endpoint)
     }
 
+    /// Opens one PUSH socket connected to every endpoint (the bridges of a cluster),
+    /// with the default settings (see [`PublisherBuilder::connect_all`]).
+    pub fn connect_all(endpoints: &[&str]) -> Result<Publisher, PublishError> {
+        Self::builder().connect_all(endpoints)
+    }
+
     /// Binds a PUB socket on `endpoint`, with the default settings (see
     /// [`PublisherBuilder::bind_pub`]).
     pub fn bind_pub(endpoint: &str) -> Result<Publisher, PublishError> {
@@ -99,7 +105,8 @@ impl Publisher {
     }
 
     /// The endpoint: as given to `connect`, or the one actually bound by `bind_pub`
-    /// (so `tcp://127.0.0.1:0` comes back with the port the system chose).
+    /// (so `tcp://127.0.0.1:0` comes back with the port the system chose); for
+    /// `connect_all`, the endpoints joined by commas.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -110,7 +117,8 @@ impl Publisher {
     }
 
     /// Whether a peer is there right now: for PUSH, a peer that completed the ZeroMQ
-    /// handshake; for PUB, a peer that subscribed to something.
+    /// handshake (with `connect_all`: at least one); for PUB, a peer that subscribed
+    /// to something.
     pub fn is_connected(&self) -> bool {
         let mut inner = self.lock();
         inner.refresh();
@@ -203,6 +211,7 @@ impl Publisher {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         inner.refresh();
+        inner.window.end_watch(Instant::now());
         let resent = inner
             .socket
             .set_sndtimeo(millis(linger))
@@ -342,6 +351,7 @@ impl Inner {
                         }
                     }
                 }
+                self.window.tick(Instant::now());
             }
             Peers::Subscribers(subscriptions) => {
                 while let Ok(message) = self.socket.recv_bytes(zmq::DONTWAIT) {

@@ -8,6 +8,13 @@
 //! history, kept across a graceful restart by `history.file`), so nothing is lost and
 //! nothing is delivered twice as long as the window covers what was in flight and its
 //! ids are still in the bridge's history (docs/restarts.md).
+//!
+//! With several bridges (`connect_all`), the loss of one is reported (socket monitor)
+//! a moment before libzmq stops dealing messages to that connection's queue: what
+//! goes out in that moment, the resent messages first, can still be dropped with it.
+//! So for a short while after a loss ([`Limits::after_loss`]) the window keeps watching,
+//! and then sends again what it took in meanwhile, too. The remaining bridges drop
+//! those they already had.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -47,6 +54,8 @@ pub(crate) struct Limits {
     pub(crate) messages: usize,
     pub(crate) bytes: usize,
     pub(crate) max_age: Duration,
+    /// How long after a loss what is sent may still be lost with it; zero: no wait.
+    pub(crate) after_loss: Duration,
 }
 
 /// The last messages handed to ZeroMQ, and those waiting to be sent again.
@@ -57,6 +66,8 @@ pub(crate) struct Window {
     recent_bytes: usize,
     /// To send again (oldest first), before any new message.
     pending: VecDeque<Sent>,
+    /// Until when, after a loss, what the window takes in is sent again too.
+    watch_until: Option<Instant>,
 }
 
 impl Window {
@@ -66,6 +77,7 @@ impl Window {
             recent: VecDeque::new(),
             recent_bytes: 0,
             pending: VecDeque::new(),
+            watch_until: None,
         }
     }
 
@@ -88,6 +100,29 @@ impl Window {
     /// The connection to a peer was lost at `now`: every recent message not older than
     /// the age limit is to be sent again, after those already waiting.
     pub(crate) fn on_disconnect(&mut self, now: Instant) {
+        self.resend_recent(now);
+        if !self.limits.after_loss.is_zero() && self.is_enabled() {
+            self.watch_until = now.checked_add(self.limits.after_loss);
+        }
+    }
+
+    /// Once [`Limits::after_loss`] has passed since the last loss, what was taken in
+    /// meanwhile (resent messages included) is put in line to be sent again too.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        match self.watch_until {
+            Some(until) if now >= until => self.end_watch(now),
+            _ => {}
+        }
+    }
+
+    /// As [`Self::tick`] without waiting for the end of the watch (when closing).
+    pub(crate) fn end_watch(&mut self, now: Instant) {
+        if self.watch_until.take().is_some() {
+            self.resend_recent(now);
+        }
+    }
+
+    fn resend_recent(&mut self, now: Instant) {
         while let Some(sent) = self.recent.pop_front() {
             self.recent_bytes -= sent.bytes();
             if now.saturating_duration_since(sent.at) <= self.limits.max_age {
@@ -140,6 +175,7 @@ mod tests {
             messages,
             bytes: 1 << 20,
             max_age: Duration::from_secs(60),
+            after_loss: Duration::ZERO,
         }
     }
 
@@ -181,6 +217,7 @@ mod tests {
             messages: 100,
             bytes: 30,
             max_age: Duration::from_secs(1),
+            after_loss: Duration::ZERO,
         });
         w.record(sent(1, now));
         w.record(sent(2, now));
@@ -203,6 +240,51 @@ mod tests {
         assert!(!w.is_enabled());
         w.record(sent(1, now));
         w.on_disconnect(now);
+        assert_eq!(w.pending(), 0);
+    }
+
+    #[test]
+    fn after_a_loss_among_several_peers_what_follows_for_a_moment_goes_again_too() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut w = Window::new(Limits {
+            after_loss: ms(100),
+            ..limits(10)
+        });
+        w.record(sent(1, now));
+        w.on_disconnect(now);
+        // The resent message and a new one go out while the lost queue may still take them.
+        let resent = w.next_pending().unwrap();
+        w.record(resent);
+        w.record(sent(2, now + ms(1)));
+        w.tick(now + ms(99));
+        assert_eq!(w.pending(), 0, "still watching");
+        w.tick(now + ms(100));
+        assert_eq!(ids(&mut w), ["1", "2"]);
+        // The watch is over: later messages stay put until the next loss.
+        w.record(sent(3, now + ms(150)));
+        w.tick(now + ms(300));
+        assert_eq!(w.pending(), 0);
+        // Closing ends a watch early.
+        w.on_disconnect(now + ms(400));
+        assert_eq!(ids(&mut w), ["3"]);
+        w.record(sent(4, now + ms(401)));
+        w.end_watch(now + ms(402));
+        assert_eq!(ids(&mut w), ["4"]);
+        w.end_watch(now + ms(403));
+        assert_eq!(w.pending(), 0, "no watch, nothing more");
+    }
+
+    #[test]
+    fn one_peer_needs_no_watch() {
+        let now = Instant::now();
+        let mut w = Window::new(limits(10));
+        w.record(sent(1, now));
+        w.on_disconnect(now);
+        assert_eq!(ids(&mut w), ["1"]);
+        w.record(sent(2, now));
+        w.tick(now + Duration::from_secs(10));
+        w.end_watch(now + Duration::from_secs(10));
         assert_eq!(w.pending(), 0);
     }
 }

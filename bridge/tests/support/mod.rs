@@ -3,6 +3,7 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod haproxy;
 pub mod redis;
 pub mod sentinel;
 
