@@ -1,7 +1,8 @@
 //! `push-bridge-bench`: the project's load generator (issue 7). Starts (or targets) a
 //! bridge, opens N real WebSocket clients, publishes timestamped events through ZeroMQ
 //! and prints one table and one JSON line per run; `--floor` runs the same workload
-//! against a bare pre-framed writer, the practical limit of the machine.
+//! against a bare pre-framed writer, the practical limit of the machine; `--cluster`
+//! against bridges sharing a Redis of the tool's own (issue 14).
 
 mod clients;
 mod floor;

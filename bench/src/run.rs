@@ -1,5 +1,6 @@
-//! One benchmark run against one server: connect and subscribe the clients, measure
-//! idle RSS, publish the preset's events through ZeroMQ, drain, and collect the figures.
+//! One benchmark run against one server (or a cluster's nodes): connect and subscribe
+//! the clients, measure idle RSS, publish the preset's events through ZeroMQ, drain,
+//! and collect the figures (with Redis's, for a cluster).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
