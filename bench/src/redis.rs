@@ -51,9 +51,10 @@ impl RedisServer {
                     .map_err(|e| format!("redis log file: {e}"))?,
             )
             .stderr(log);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {program} (needed by --cluster): {e}"))?;
+        let child = command.spawn().map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            format!("cannot start {program} (needed by --cluster): {e}")
+        })?;
         let mut server = RedisServer {
             pid: child.id(),
             child,
