@@ -3,7 +3,7 @@
 //! buffers, subscribes to its topic, then records every event's latency and sequence.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,16 @@ use crate::stats::{Counters, Histogram, Seen, SeqTracker};
 pub struct Shared {
     pub hist: Histogram,
     pub counters: Counters,
+    /// The clients of each server (one per cluster node).
+    pub per_server: Vec<PerServer>,
+}
+
+/// The counters of one server's clients.
+#[derive(Default)]
+pub struct PerServer {
+    pub ready: AtomicU64,
+    /// Distinct events received.
+    pub received: AtomicU64,
 }
 
 /// Nanoseconds since the Unix epoch (the clock the publisher stamps events with).
@@ -52,10 +62,11 @@ pub struct Target {
     pub floor: bool,
 }
 
-/// Opens `n` clients, client `i` subscribing to `topic(i)`; resolves once all are
-/// subscribed or failed. They keep receiving until `stop` turns true.
+/// Opens `n` clients, client `i` connecting to `targets[i % targets.len()]` and
+/// subscribing to `topic(i)`; resolves once all are subscribed or failed. They keep
+/// receiving until `stop` turns true.
 pub async fn open_all(
-    target: Target,
+    targets: &[Target],
     n: usize,
     topic: impl Fn(usize) -> String,
     shared: Arc<Shared>,
@@ -68,8 +79,9 @@ pub async fn open_all(
         let Ok(permit) = gate.clone().acquire_owned().await else {
             break;
         };
+        let server = i % targets.len();
         let (target, shared, stop, done) = (
-            target.clone(),
+            targets[server].clone(),
             shared.clone(),
             stop.clone(),
             done_tx.clone(),
@@ -88,9 +100,10 @@ pub async fn open_all(
                 }
             };
             shared.counters.ready.fetch_add(1, Relaxed);
+            shared.per_server[server].ready.fetch_add(1, Relaxed);
             drop(permit);
             let _ = done.send(());
-            receive(ws, shared, stop).await;
+            receive(ws, shared, server, stop).await;
         });
     }
     drop(done_tx);
@@ -155,7 +168,7 @@ async fn expect_frame(ws: &mut Ws, kind: &str) -> Result<(), String> {
     }
 }
 
-async fn receive(mut ws: Ws, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn receive(mut ws: Ws, shared: Arc<Shared>, server: usize, mut stop: watch::Receiver<bool>) {
     let mut tracker = SeqTracker::new();
     let c = &shared.counters;
     loop {
@@ -183,6 +196,7 @@ async fn receive(mut ws: Ws, shared: Arc<Shared>, mut stop: watch::Receiver<bool
                     Seen::New => {}
                 }
                 c.received.fetch_add(1, Relaxed);
+                shared.per_server[server].received.fetch_add(1, Relaxed);
                 shared.hist.record(now_ns().saturating_sub(ts) / 1000);
             }
             Some(Ok(_)) => {}

@@ -1,10 +1,12 @@
 //! `push-bridge-bench`: the project's load generator (issue 7). Starts (or targets) a
 //! bridge, opens N real WebSocket clients, publishes timestamped events through ZeroMQ
 //! and prints one table and one JSON line per run; `--floor` runs the same workload
-//! against a bare pre-framed writer, the practical limit of the machine.
+//! against a bare pre-framed writer, the practical limit of the machine; `--cluster`
+//! against bridges sharing a Redis of the tool's own (issue 14).
 
 mod clients;
 mod floor;
+mod redis;
 mod report;
 mod run;
 mod server;
@@ -57,7 +59,7 @@ struct Args {
     #[arg(long, default_value = "")]
     bridge_config: String,
     /// Use an already running bridge at this WebSocket address instead of starting one.
-    #[arg(long, requires_all = ["zmq", "token"])]
+    #[arg(long, requires_all = ["zmq", "token"], conflicts_with = "cluster")]
     target: Option<std::net::SocketAddr>,
     /// With --target: its ZeroMQ PULL endpoint.
     #[arg(long)]
@@ -68,11 +70,24 @@ struct Args {
     /// With --target: its pid, for CPU and memory figures.
     #[arg(long)]
     pid: Option<u32>,
-    /// Pin the started server (bridge or floor) to this CPU with taskset.
+    /// Pin the started server (bridge or floor; every cluster node) to this CPU with taskset.
     #[arg(long)]
     server_cpu: Option<usize>,
+    /// Cluster mode: start a Redis of our own and the bridge(s) with a `[cluster]` section.
+    #[arg(long)]
+    cluster: bool,
+    /// With --cluster: bridges sharing the log; clients spread over them, events
+    /// published to the first.
+    #[arg(long, default_value_t = 1, requires = "cluster")]
+    nodes: usize,
+    /// With --cluster: the redis-server executable.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// With --cluster: pin Redis to this CPU with taskset.
+    #[arg(long)]
+    redis_cpu: Option<usize>,
     /// Run against the bare writer instead of the bridge.
-    #[arg(long, conflicts_with = "compare_floor")]
+    #[arg(long, conflicts_with_all = ["compare_floor", "cluster"])]
     floor: bool,
     /// Run the bridge, then the floor, and print each figure with its ratio.
     #[arg(long)]
@@ -168,19 +183,44 @@ fn bench(args: &Args) -> Result<bool, String> {
     let name = format!("{:?}", plan.preset).to_lowercase();
     let main = if args.floor {
         let server = server::start_floor(plan.clients, args.server_cpu)?;
-        run::run(&plan, &server, "floor")?
+        run::run(&plan, &[server], None, "floor")?
+    } else if args.cluster {
+        // Declared first, dropped last: the bridges stop before their Redis does.
+        let redis = redis::RedisServer::start(&args.redis_server, args.redis_cpu)?;
+        let stream = format!("bench-{}-{}", std::process::id(), clients::now_ns());
+        let mut nodes = Vec::new();
+        for k in 0..args.nodes.max(1) {
+            let config = format!(
+                "{}\n[cluster]\nredis = \"{}\"\nstream = \"{stream}\"\nnode = \"bench-{}\"\n",
+                args.bridge_config,
+                redis.url(),
+                k + 1
+            );
+            nodes.push(server::start_bridge(
+                &args.bridge,
+                &config,
+                args.server_cpu,
+                k,
+            )?);
+        }
+        eprintln!(
+            "cluster: {} node(s) on {} stream {stream}",
+            nodes.len(),
+            redis.url()
+        );
+        run::run(&plan, &nodes, Some(&redis), "cluster")?
     } else {
         let server = match (&args.target, &args.zmq, &args.token) {
             (Some(ws), Some(zmq), Some(token)) => {
                 server::Server::existing(*ws, zmq.clone(), token.clone(), args.pid)
             }
-            _ => server::start_bridge(&args.bridge, &args.bridge_config, args.server_cpu)?,
+            _ => server::start_bridge(&args.bridge, &args.bridge_config, args.server_cpu, 0)?,
         };
-        run::run(&plan, &server, "bridge")?
+        run::run(&plan, &[server], None, "bridge")?
     };
     let floor = if args.compare_floor {
         let server = server::start_floor(plan.clients, args.server_cpu)?;
-        Some(run::run(&plan, &server, "floor")?)
+        Some(run::run(&plan, &[server], None, "floor")?)
     } else {
         None
     };

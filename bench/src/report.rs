@@ -1,7 +1,20 @@
 //! One run's figures, printed as one table and one JSON line; with a floor run beside
-//! it, each figure gets the bridge/floor ratio.
+//! it, each figure gets the bridge/floor ratio. A cluster run adds Redis's figures per
+//! event, each node's, and Redis's calls per command.
 
 use serde_json::{json, Map, Value};
+
+use crate::redis::RedisDelta;
+
+/// One cluster node's share of a run.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFigures {
+    pub clients: u64,
+    /// Distinct events its clients received.
+    pub received: u64,
+    pub cpu_s: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+}
 
 /// The figures of one run against one server.
 #[derive(Debug, Clone, Default)]
@@ -26,12 +39,16 @@ pub struct Report {
     pub cpu_s: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub rss_per_conn_bytes: Option<f64>,
+    /// A cluster's nodes (empty for a single server).
+    pub nodes: Vec<NodeFigures>,
+    /// What Redis did over the measured window (a cluster run).
+    pub redis: Option<RedisDelta>,
 }
 
 impl Report {
     /// (name, value) pairs in table order.
-    fn figures(&self) -> Vec<(&'static str, Option<f64>)> {
-        vec![
+    fn figures(&self) -> Vec<(String, Option<f64>)> {
+        let mut rows = vec![
             ("clients", Some(self.clients as f64)),
             ("clients_failed", Some(self.clients_failed as f64)),
             ("events", Some(self.events as f64)),
@@ -57,16 +74,115 @@ impl Report {
                 "rss_per_idle_conn_kib",
                 self.rss_per_conn_bytes.map(|b| b / 1024.0),
             ),
-        ]
+        ];
+        if let Some(redis) = &self.redis {
+            let events = self.events.max(1) as f64;
+            let calls = |names: &[&str]| -> u64 {
+                redis
+                    .per_command
+                    .iter()
+                    .filter(|(n, _, _)| names.contains(&n.as_str()))
+                    .map(|(_, calls, _)| calls)
+                    .sum()
+            };
+            let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
+            let total_cpu = match (self.cpu_s, redis.cpu_s) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            rows.extend([
+                ("nodes", Some(self.nodes.len() as f64)),
+                (
+                    "redis_commands_per_event",
+                    Some(redis.commands as f64 / events),
+                ),
+                (
+                    "redis_in_bytes_per_event",
+                    Some(redis.net_in as f64 / events),
+                ),
+                (
+                    "redis_out_bytes_per_event",
+                    Some(redis.net_out as f64 / events),
+                ),
+                ("redis_cpu_s", redis.cpu_s),
+                (
+                    "redis_cpu_us_per_event",
+                    redis.cpu_s.map(|s| s * 1e6 / events),
+                ),
+                // Events per append script, and per XREAD on each node (idle reads in).
+                (
+                    "append_batch_mean",
+                    ratio(self.events as f64, calls(&["evalsha", "eval"])),
+                ),
+                (
+                    "xread_batch_mean",
+                    ratio(
+                        self.events as f64 * self.nodes.len() as f64,
+                        calls(&["xread"]),
+                    ),
+                ),
+                (
+                    "total_cpu_us_per_delivery",
+                    total_cpu
+                        .filter(|_| self.received > 0)
+                        .map(|s| s * 1e6 / self.received as f64),
+                ),
+            ]);
+            let mut rows: Vec<(String, Option<f64>)> = to_owned(rows);
+            for (k, node) in self.nodes.iter().enumerate() {
+                let n = k + 1;
+                rows.push((format!("node{n}_clients"), Some(node.clients as f64)));
+                rows.push((format!("node{n}_deliveries"), Some(node.received as f64)));
+                rows.push((format!("node{n}_cpu_s"), node.cpu_s));
+                rows.push((
+                    format!("node{n}_cpu_us_per_delivery"),
+                    node.cpu_s
+                        .filter(|_| node.received > 0)
+                        .map(|s| s * 1e6 / node.received as f64),
+                ));
+                rows.push((
+                    format!("node{n}_peak_rss_mib"),
+                    node.peak_rss_bytes.map(|b| b as f64 / 1048576.0),
+                ));
+            }
+            return rows;
+        }
+        to_owned(rows)
+    }
+
+    /// Redis's calls and time per event, per command, most calls first.
+    fn commands_json(&self) -> Option<Value> {
+        let redis = self.redis.as_ref()?;
+        let events = self.events.max(1) as f64;
+        let mut map = Map::new();
+        for (name, calls, usec) in &redis.per_command {
+            map.insert(
+                name.clone(),
+                json!({
+                    "calls_per_event": round(*calls as f64 / events),
+                    "us_per_event": round(*usec as f64 / events),
+                }),
+            );
+        }
+        Some(Value::Object(map))
     }
 
     fn to_json(&self) -> Value {
         let mut map = Map::new();
         for (name, value) in self.figures() {
-            map.insert(name.into(), value.map_or(Value::Null, number));
+            map.insert(name, value.map_or(Value::Null, number));
+        }
+        if let Some(commands) = self.commands_json() {
+            map.insert("redis_commands".into(), commands);
         }
         Value::Object(map)
     }
+}
+
+fn to_owned(rows: Vec<(&str, Option<f64>)>) -> Vec<(String, Option<f64>)> {
+    rows.into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
 }
 
 /// Whole numbers as JSON integers, others rounded to 3 decimals.
@@ -97,35 +213,48 @@ pub fn print(preset: &str, main: &Report, floor: Option<&Report>) {
     println!();
     match floor {
         Some(_) => println!(
-            "{:<24} {:>16} {:>16} {:>10}",
+            "{:<28} {:>16} {:>16} {:>10}",
             format!("preset {preset}"),
             main.server,
             "floor",
             "ratio"
         ),
-        None => println!("{:<24} {:>16}", format!("preset {preset}"), main.server),
+        None => println!("{:<28} {:>16}", format!("preset {preset}"), main.server),
     }
     let mut ratios = Map::new();
-    for (i, (name, value)) in rows_main.iter().enumerate() {
+    for (name, value) in &rows_main {
         match &rows_floor {
             Some(rows) => {
-                let f = rows[i].1;
+                // The floor has no cluster figures: those rows get "-".
+                let f = rows.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
                 let ratio = match (value, f) {
                     (Some(a), Some(b)) if b != 0.0 => Some(a / b),
                     _ => None,
                 };
-                ratios.insert(
-                    (*name).into(),
-                    ratio.map_or(Value::Null, |r| json!(round(r))),
-                );
+                ratios.insert(name.clone(), ratio.map_or(Value::Null, |r| json!(round(r))));
                 println!(
-                    "{name:<24} {:>16} {:>16} {:>10}",
+                    "{name:<28} {:>16} {:>16} {:>10}",
                     cell(*value),
                     cell(f),
                     ratio.map_or("-".into(), |r| format!("{r:.2}"))
                 );
             }
-            None => println!("{name:<24} {:>16}", cell(*value)),
+            None => println!("{name:<28} {:>16}", cell(*value)),
+        }
+    }
+    if let Some(redis) = &main.redis {
+        let events = main.events.max(1) as f64;
+        println!();
+        println!(
+            "{:<28} {:>16} {:>16}",
+            "redis command", "calls/event", "us/event"
+        );
+        for (name, calls, usec) in &redis.per_command {
+            println!(
+                "{name:<28} {:>16} {:>16}",
+                cell(Some(round(*calls as f64 / events))),
+                cell(Some(round(*usec as f64 / events)))
+            );
         }
     }
     let mut line = Map::new();

@@ -1,5 +1,6 @@
-//! One benchmark run against one server: connect and subscribe the clients, measure
-//! idle RSS, publish the preset's events through ZeroMQ, drain, and collect the figures.
+//! One benchmark run against one server (or a cluster's nodes): connect and subscribe
+//! the clients, measure idle RSS, publish the preset's events through ZeroMQ, drain,
+//! and collect the figures (with Redis's, for a cluster).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::clients::{self, now_ns, Shared, Target};
-use crate::report::Report;
+use crate::redis::{RedisDelta, RedisServer};
+use crate::report::{NodeFigures, Report};
 use crate::server::{cpu_seconds, status_bytes, Server};
 use crate::stats::{Counters, Histogram};
 
@@ -61,7 +63,21 @@ impl XorShift {
     }
 }
 
-pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, String> {
+/// Sums a per-server figure; `None` when any server lacks it.
+fn sum<T: std::iter::Sum<T>>(values: impl Iterator<Item = Option<T>>) -> Option<T> {
+    values.sum()
+}
+
+/// One run: the clients spread over `servers` (client `i` on server `i % n`), the
+/// publisher feeding the first. With `redis` (a cluster), its counters and CPU are
+/// read over the same window as the servers' CPU.
+pub fn run(
+    plan: &Plan,
+    servers: &[Server],
+    redis: Option<&RedisServer>,
+    label: &'static str,
+) -> Result<Report, String> {
+    let server = servers.first().ok_or("no server to run against")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(plan.client_threads.max(1))
         .enable_all()
@@ -70,13 +86,17 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
     let shared = Arc::new(Shared {
         hist: Histogram::new(),
         counters: Counters::default(),
+        per_server: servers.iter().map(|_| Default::default()).collect(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let target = Target {
-        ws: server.ws,
-        token: server.token.clone(),
-        floor: label == "floor",
-    };
+    let targets: Vec<Target> = servers
+        .iter()
+        .map(|s| Target {
+            ws: s.ws,
+            token: s.token.clone(),
+            floor: label == "floor",
+        })
+        .collect();
     let targeted = plan.preset == Preset::W3;
     let topic = move |i: usize| {
         if targeted {
@@ -86,10 +106,15 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
         }
     };
 
-    let rss_before = server.pid.and_then(|p| status_bytes(p, "VmRSS:"));
+    let rss = || {
+        sum(servers
+            .iter()
+            .map(|s| s.pid.and_then(|p| status_bytes(p, "VmRSS:"))))
+    };
+    let rss_before = rss();
     let connect_started = Instant::now();
     rt.block_on(clients::open_all(
-        target,
+        &targets,
         plan.clients,
         topic,
         shared.clone(),
@@ -103,7 +128,7 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
         c.failed.load(Relaxed)
     );
     std::thread::sleep(Duration::from_millis(500));
-    let rss_after = server.pid.and_then(|p| status_bytes(p, "VmRSS:"));
+    let rss_after = rss();
     let rss_per_conn = match (rss_before, rss_after) {
         (Some(b), Some(a)) if ready > 0 => Some((a as f64 - b as f64) / ready as f64),
         _ => None,
@@ -117,7 +142,14 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
         .wait_connected(Duration::from_secs(10))
         .map_err(|e| format!("publisher: {e}"))?;
     let pad = "x".repeat(plan.size.saturating_sub(60).max(1));
-    let cpu_before = server.pid.and_then(cpu_seconds);
+    let cpu = || -> Vec<Option<f64>> {
+        servers
+            .iter()
+            .map(|s| s.pid.and_then(cpu_seconds))
+            .collect()
+    };
+    let cpu_before = cpu();
+    let redis_before = redis.map(RedisServer::snapshot).transpose()?;
     let started = Instant::now();
     let mut published = 0u64;
     let mut publish_errors = 0u64;
@@ -206,16 +238,39 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
         std::thread::sleep(Duration::from_millis(5));
     }
     let active_s = last.1.duration_since(started).as_secs_f64().max(publish_s);
-    let cpu_after = server.pid.and_then(cpu_seconds);
-    let peak = server.pid.and_then(|p| status_bytes(p, "VmHWM:"));
+    let cpu_after = cpu();
+    let redis_after = redis.map(RedisServer::snapshot).transpose()?;
+    let peaks: Vec<Option<u64>> = servers
+        .iter()
+        .map(|s| s.pid.and_then(|p| status_bytes(p, "VmHWM:")))
+        .collect();
     let _ = stop_tx.send(true);
     drop(publisher);
     rt.shutdown_timeout(Duration::from_secs(2));
 
     let received = c.received.load(Relaxed);
-    let cpu_s = match (cpu_before, cpu_after) {
-        (Some(b), Some(a)) => Some(a - b),
+    let cpu_used: Vec<Option<f64>> = cpu_before
+        .iter()
+        .zip(&cpu_after)
+        .map(|(b, a)| Some((*a)? - (*b)?))
+        .collect();
+    let cpu_s = sum(cpu_used.iter().copied());
+    let redis = match (redis_before, redis_after) {
+        (Some(before), Some(after)) => Some(RedisDelta::between(&before, &after)),
         _ => None,
+    };
+    // Per node only in a cluster (one node's figures are the run's own otherwise).
+    let nodes = if redis.is_some() {
+        (0..servers.len())
+            .map(|k| NodeFigures {
+                clients: shared.per_server[k].ready.load(Relaxed),
+                received: shared.per_server[k].received.load(Relaxed),
+                cpu_s: cpu_used[k],
+                peak_rss_bytes: peaks[k],
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
     let h = &shared.hist;
     Ok(Report {
@@ -243,7 +298,9 @@ pub fn run(plan: &Plan, server: &Server, label: &'static str) -> Result<Report, 
             .filter(|_| received > 0)
             .map(|s| s * 1e6 / received as f64),
         cpu_s,
-        peak_rss_bytes: peak,
+        peak_rss_bytes: peaks.iter().copied().max().flatten(),
         rss_per_conn_bytes: rss_per_conn,
+        nodes,
+        redis,
     })
 }

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -47,16 +48,27 @@ impl Server {
 }
 
 /// `program`, run through `taskset -c <cpu>` when a CPU is given (the W2
-/// figure is "the bridge process pinned to one core").
-fn command(program: &Path, cpu: Option<usize>) -> Command {
-    match cpu {
+/// figure is "the bridge process pinned to one core"). It is killed when this tool
+/// ends, however it ends (a `kill` of the tool alone included).
+pub fn command(program: &Path, cpu: Option<usize>) -> Command {
+    let mut command = match cpu {
         Some(cpu) => {
             let mut c = Command::new("taskset");
             c.arg("-c").arg(cpu.to_string()).arg(program);
             c
         }
         None => Command::new(program),
+    };
+    // SAFETY: prctl is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
+    command
 }
 
 pub fn free_port() -> Result<u16, String> {
@@ -70,13 +82,20 @@ fn is_token(line: &str) -> bool {
     line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Starts `bin serve --config …` with a generated config; returns once `/readyz` is 200.
-pub fn start_bridge(bin: &Path, extra_config: &str, cpu: Option<usize>) -> Result<Server, String> {
+/// Starts `bin serve --config …` with a generated config; returns once `/readyz` is 200
+/// (in a cluster: once the node reaches the log). `node` tells the config directories
+/// of several bridges apart.
+pub fn start_bridge(
+    bin: &Path,
+    extra_config: &str,
+    cpu: Option<usize>,
+    node: usize,
+) -> Result<Server, String> {
     let ws: SocketAddr = format!("127.0.0.1:{}", free_port()?)
         .parse()
         .map_err(|e| format!("{e}"))?;
     let zmq = format!("tcp://127.0.0.1:{}", free_port()?);
-    let dir = std::env::temp_dir().join(format!("push-bridge-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("push-bridge-bench-{}-{node}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let config = dir.join("bridge.toml");
     let text = format!("server.listen = \"{ws}\"\ningress.pull = [\"{zmq}\"]\n{extra_config}\n");
@@ -129,7 +148,11 @@ pub fn start_bridge(bin: &Path, extra_config: &str, cpu: Option<usize>) -> Resul
             ));
         }
         if Instant::now() > deadline {
-            return Err("the bridge was not ready within 15 s".into());
+            let log = std::fs::read_to_string(dir.join("bridge.stderr")).unwrap_or_default();
+            return Err(format!(
+                "the bridge was not ready within 15 s:\n{}",
+                log.trim_end()
+            ));
         }
     }
 }
