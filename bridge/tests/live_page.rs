@@ -3,7 +3,8 @@
 //! (playwright-core from npm) against Debian's headless Chromium, never a downloaded
 //! browser; `scripts/test` installs both. The page connects with the token from its
 //! own URL, subscribes as a user would, shows an event published through ZeroMQ (as
-//! text, never as markup), and resumes with `since` after a reconnect. A screenshot
+//! text, never as markup), and resumes with `since` after a reconnect, in cluster mode
+//! on another node than the one it left (a `redis-server` of the test's own). A screenshot
 //! is kept in `target/test-artifacts/live-page.png`.
 
 mod support;
@@ -143,6 +144,86 @@ fn the_page_reconnects_by_itself_after_a_restart() {
         .unwrap();
     script.expect("done");
     script.finish();
+}
+
+/// Cluster mode: the node serving the page dies and another node of the same cluster
+/// comes up on its address (what a balancer in front of them does for the page). An
+/// event published to a third node while the page was away is in the shared log: the
+/// page reconnects by itself, resumes on the new node, and shows it, once.
+#[test]
+fn the_page_resumes_on_another_cluster_node() {
+    let redis = support::redis::RedisServer::start();
+    let stream = "live-page-move";
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("tokens.toml");
+    std::fs::write(
+        &file,
+        "[[token]]\nname = \"live\"\ntoken = \"live-token\"\n",
+    )
+    .unwrap();
+    let node = |name: &str| {
+        format!(
+            "auth.tokens_file = \"{}\"\n{}",
+            file.display(),
+            support::redis::cluster_config(&redis, stream, name)
+        )
+    };
+    let first_node = Bridge::start_with(&node("node-a"));
+    let third_node = Bridge::start_with(&node("node-c"));
+    support::redis::wait_readyz(&first_node, 200, BROWSER_WAIT);
+    support::redis::wait_readyz(&third_node, 200, BROWSER_WAIT);
+    let (addr, zmq) = (first_node.addr, first_node.zmq.clone());
+    let config = std::fs::read_to_string(first_node.config_path())
+        .unwrap()
+        .replace("node = \"node-a\"", "node = \"node-b\"");
+    assert!(config.contains("node = \"node-b\""), "{config}");
+    let page = format!("http://{addr}/?token=live-token");
+    let (first, second) = (unique("before"), unique("missed"));
+    let mut script = Script::start(
+        "live-page-cluster.png",
+        &[
+            ("LIVE_URL", page.as_str()),
+            ("LIVE_PATTERNS", "package_created"),
+            ("LIVE_TOPIC", "package_created"),
+            ("LIVE_UNIQUE1", &first),
+            ("LIVE_UNIQUE2", &second),
+            ("LIVE_MODE", "move"),
+        ],
+    );
+    script.expect("subscribed");
+    first_node
+        .publisher()
+        .publish(
+            "package_created",
+            &json!({"unique": first, "markup": "<img src=x>"}),
+        )
+        .unwrap();
+    script.expect("seen");
+    drop(first_node);
+    script.expect("reconnecting");
+
+    // Published to another node while the page is away: only a resume can bring it.
+    third_node
+        .publisher()
+        .publish("package_created", &json!({"unique": second}))
+        .unwrap();
+    let deadline = Instant::now() + BROWSER_WAIT;
+    while redis.cli(&["XLEN", &format!("{stream}:log")]).trim() != "2" {
+        assert!(Instant::now() < deadline, "the event never reached the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second_node = Bridge::start_raw(tempfile::tempdir().unwrap(), addr, zmq, &config, &[]);
+    script.expect("resumed");
+    script.expect("done");
+    script.finish();
+    assert_eq!(
+        support::redis::metric_sum(
+            &second_node,
+            "push_bridge_cluster_resume_total",
+            &[("result", "recovered")]
+        ),
+        1.0
+    );
 }
 
 /// A token that cannot be a subprotocol entry (`/`, `=`, `+`) goes in the WebSocket

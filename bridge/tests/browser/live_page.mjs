@@ -11,6 +11,10 @@
 //   a new bridge on the same address, the page must reconnect by itself, subscribe
 //   again and report `not recovered` (the new bridge has no history); the script
 //   prints `resubscribed` and the test publishes the second event live;
+// - `move` (cluster mode): as `restart`, but the bridge that comes back on the address
+//   is another node of the same cluster, and an event was published to a third node
+//   meanwhile: the page must reconnect by itself, resume (`recovered`), show that
+//   event, and show the first event only once; the script prints `resumed`;
 // - anything else: done after the first event.
 // Every wait is bounded; any failure exits non-zero with the reason on stderr.
 //
@@ -58,7 +62,7 @@ try {
   page.setDefaultTimeout(WAIT);
   // A CSP refusal or a script error shows up here: the page must run without either.
   // (While the bridge is down in `restart`, Chromium reports each refused attempt.)
-  const expected = (text) => mode === "restart" && /^WebSocket connection to .* failed/.test(text);
+  const expected = (text) => (mode === "restart" || mode === "move") && /^WebSocket connection to .* failed/.test(text);
   page.on("console", (m) => {
     if (m.type() === "error" && !expected(m.text())) problems.push(`console: ${m.text()}`);
   });
@@ -98,6 +102,18 @@ try {
     await page.locator('#state[data-state="open"]').waitFor();
     console.log("resubscribed");
     await eventWith(env("LIVE_UNIQUE2")).waitFor();
+  }
+
+  if (mode === "move") {
+    console.log("seen");
+    await page.locator('#state[data-state="reconnecting"]').waitFor();
+    console.log("reconnecting");
+    await page.locator('#answer[data-kind="subscribed"][data-recovered="true"]').waitFor({ timeout: 30_000 });
+    await page.locator('#state[data-state="open"]').waitFor();
+    await eventWith(env("LIVE_UNIQUE2")).waitFor();
+    if ((await eventWith(env("LIVE_UNIQUE1")).count()) !== 1) throw new Error("the first event is shown twice");
+    if ((await eventWith(env("LIVE_UNIQUE2")).count()) !== 1) throw new Error("the missed event is shown twice");
+    console.log("resumed");
   }
 
   if (mode === "resume") {
