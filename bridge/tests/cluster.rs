@@ -5,7 +5,8 @@
 //! once and in one order, with the same ids everywhere; a publisher id is appended once
 //! whichever node gets it; a client resumes on another node than the one it left
 //! (native `since` and SSE `Last-Event-ID`) with no gap and no duplicate, and gets
-//! `recovered: false` / `event: reset` once the log was flushed; Redis going away for
+//! `recovered: false` / `event: reset` once the log was flushed or the id was trimmed
+//! from the history; Redis going away for
 //! a while closes no client, turns `/readyz` (not `/healthz`) to 503 and loses nothing;
 //! a node started before its Redis serves and catches up, and one started after
 //! events were appended loads them for resumes without delivering them again;
@@ -632,6 +633,69 @@ async fn a_flushed_log_answers_reset_to_resumes_on_any_node() {
     assert_eq!(
         cluster_sum(
             &nodes,
+            "push_bridge_cluster_resume_total",
+            &[("result", "recovered")]
+        ),
+        1.0
+    );
+}
+
+/// Resumes are bounded by the history: with `history.size = 10`, an id that left a
+/// node's copy of the log answers `recovered: false` (SSE `event: reset`) on another
+/// node, and one still in it replays exactly what followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_a_trimmed_id_answers_reset_on_another_node() {
+    const EVENTS: u64 = 50;
+    let redis = RedisServer::start();
+    let stream = "trimmed";
+    let nodes = start_nodes(&redis, stream, 2, "history.size = 10");
+    let mut watcher = native_client(&nodes[0], &["t"]).await;
+    let mut publisher = pyzmq_push(&[&nodes[0]], "t", EVENTS, 500);
+    let mut ids = Vec::new();
+    for n in 0..EVENTS {
+        let event = next_event(&mut watcher, WAIT).await;
+        assert_eq!(seq(&event), n);
+        ids.push(id(&event));
+    }
+    tokio::task::block_in_place(|| finish(&mut publisher, WAIT));
+    // Node B has read them all too (its copy keeps the newest 10).
+    tokio::task::block_in_place(|| {
+        wait_until(WAIT, "node B read the log", || {
+            metric_sum(&nodes[1], "push_bridge_history_events", &[]) == 10.0
+        })
+    });
+
+    let (mut trimmed, subscribed) = subscribe_since(&nodes[1], &["t"], Some(&ids[4])).await;
+    assert_eq!(subscribed["recovered"], false, "{subscribed}");
+    assert_silent(&mut trimmed, Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| {
+        let mut sse = Sse::open(
+            &nodes[1],
+            "topic=t",
+            &[&format!("Last-Event-ID: {}", ids[4])],
+        );
+        let reset = sse.next();
+        assert_eq!(reset.event, "reset", "{reset:?}");
+        sse.assert_silent(Duration::from_millis(200));
+    });
+
+    let (mut kept, subscribed) = subscribe_since(&nodes[1], &["t"], Some(&ids[44])).await;
+    assert_eq!(subscribed["recovered"], true, "{subscribed}");
+    for n in 45..EVENTS {
+        assert_eq!(seq(&next_event(&mut kept, WAIT).await), n);
+    }
+    assert_silent(&mut kept, Duration::from_millis(200)).await;
+    assert_eq!(
+        metric_sum(
+            &nodes[1],
+            "push_bridge_cluster_resume_total",
+            &[("result", "reset")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric_sum(
+            &nodes[1],
             "push_bridge_cluster_resume_total",
             &[("result", "recovered")]
         ),
