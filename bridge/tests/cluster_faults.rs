@@ -34,7 +34,7 @@ use futures_util::{SinkExt, StreamExt};
 use push_bridge_publisher::Publisher;
 use serde_json::{json, Value};
 use support::haproxy::{config_for, Haproxy};
-use support::redis::{cluster_config, metric_sum, node_name, wait_readyz, RedisServer};
+use support::redis::{cluster_config, log_length, metric_sum, node_name, wait_readyz, RedisServer};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -71,15 +71,6 @@ fn start_cluster(
             node
         })
         .collect()
-}
-
-/// Polls until `condition` holds, failing with `what` after `within`.
-fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The next text frame as JSON, or `None` when the connection ends first.
@@ -409,10 +400,7 @@ impl Setup {
 
     /// `XLEN` of the log.
     fn log_length(&self) -> u64 {
-        self.redis
-            .cli(&["XLEN", &format!("{}:log", self.stream)])
-            .parse()
-            .expect("XLEN")
+        log_length(self.redis.port, self.stream)
     }
 
     /// The ids of the log's entries, read 200 at a time (redis-cli's output must fit

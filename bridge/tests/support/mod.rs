@@ -3,6 +3,7 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod haproxy;
 pub mod redis;
 pub mod sentinel;
@@ -29,6 +30,15 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port")
+}
+
+/// Polls `condition` every 20 ms until it holds, failing with `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A running bridge; killed when dropped.

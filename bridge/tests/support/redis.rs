@@ -182,6 +182,16 @@ pub fn redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
     Ok(stdout)
 }
 
+/// `XLEN <stream>:log` on the server at `port` (a [`RedisServer`], or the master of a
+/// Sentinel set).
+pub fn log_length(port: u16, stream: &str) -> u64 {
+    let length = redis_cli(port, &["XLEN", &format!("{stream}:log")])
+        .unwrap_or_else(|e| panic!("redis-cli XLEN on port {port} failed: {e}"));
+    length
+        .parse()
+        .unwrap_or_else(|_| panic!("XLEN answered {length:?}"))
+}
+
 /// The `[cluster]` table of one node: `redis`'s URL, the stream prefix, the node name.
 pub fn cluster_config(redis: &RedisServer, stream: &str, node: &str) -> String {
     format!(
