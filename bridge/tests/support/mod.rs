@@ -41,6 +41,16 @@ pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> b
     }
 }
 
+/// `kill -<name> <pid>` (`STOP`, `CONT`, `HUP`, …); panics unless it succeeds.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}: {status}");
+}
+
 /// A running bridge; killed when dropped.
 pub struct Bridge {
     child: Option<Child>,
@@ -199,12 +209,7 @@ impl Bridge {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        signal(self.pid(), name);
     }
 
     /// Waits for the process to exit (after a signal).

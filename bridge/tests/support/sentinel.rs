@@ -54,12 +54,7 @@ impl RedisProcess {
 
     /// Sends a signal by name (`STOP`, `CONT`, …).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{name} {}", self.name);
+        super::signal(self.pid(), name);
     }
 
     /// SIGSTOP: the process holds everything (it answers nothing) until [`resume`](Self::resume).
