@@ -10,28 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::redis::metric_sum;
-use super::{connect, next_json, send, Bridge, Ws, WAIT};
-
-/// A native client subscribed to `topics`, with `since` when given; returns the
-/// `subscribed` answer too.
-pub async fn subscribe_since(bridge: &Bridge, topics: &[&str], since: Option<&str>) -> (Ws, Value) {
-    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
-        .await
-        .expect("connect");
-    assert_eq!(next_json(&mut ws).await["type"], "welcome");
-    let mut request = json!({"type": "subscribe", "topics": topics});
-    if let Some(since) = since {
-        request["since"] = json!(since);
-    }
-    send(&mut ws, &request.to_string()).await;
-    let subscribed = next_json(&mut ws).await;
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
-    (ws, subscribed)
-}
+use super::{Bridge, Ws, WAIT};
 
 /// The next `event` frame, waiting up to `within`; panics on anything else (a close
 /// frame included: clients must stay connected).

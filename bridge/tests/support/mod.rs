@@ -490,6 +490,27 @@ pub async fn native_client(bridge: &Bridge, topics: &[&str]) -> Ws {
     ws
 }
 
+/// A native client subscribed to `topics`, with `since` when given; returns the
+/// `subscribed` answer too.
+pub async fn subscribe_since(
+    bridge: &Bridge,
+    topics: &[&str],
+    since: Option<&str>,
+) -> (Ws, serde_json::Value) {
+    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
+        .await
+        .expect("connect");
+    assert_eq!(next_json(&mut ws).await["type"], "welcome");
+    let mut request = serde_json::json!({"type": "subscribe", "topics": topics});
+    if let Some(since) = since {
+        request["since"] = serde_json::json!(since);
+    }
+    send(&mut ws, &request.to_string()).await;
+    let subscribed = next_json(&mut ws).await;
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    (ws, subscribed)
+}
+
 pub fn close_code_value(code: CloseCode) -> u16 {
     u16::from(code)
 }
