@@ -15,7 +15,6 @@
 
 mod support;
 
-use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,22 +62,6 @@ fn pyzmq_push(nodes: &[&Bridge], topic: &str, count: u64, per_second: u64) -> Py
             &per_second.to_string(),
         ],
     )
-}
-
-/// Waits (bounded) for a python peer to finish and asserts it succeeded.
-fn finish(peer: &mut PythonPeer, within: Duration) -> ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = peer.0.try_wait().expect("try_wait") {
-            assert!(status.success(), "the python publisher failed: {status}");
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the python publisher did not finish in {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A metric summed over every node.

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,23 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::redis::metric_sum;
-use super::{Bridge, Ws, WAIT};
+use super::{Bridge, PythonPeer, Ws, WAIT};
+
+/// Waits (bounded) for a python peer to finish and asserts it succeeded.
+pub fn finish(peer: &mut PythonPeer, within: Duration) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = peer.0.try_wait().expect("try_wait") {
+            assert!(status.success(), "the python publisher failed: {status}");
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the python publisher did not finish in {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// The next `event` frame, waiting up to `within`; panics on anything else (a close
 /// frame included: clients must stay connected).
