@@ -3,7 +3,7 @@
 //! stream read over raw HTTP/1.1, and failure messages that say where two sequences
 //! part.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -180,17 +180,7 @@ impl Sse {
     }
 
     fn read_more(&mut self) {
-        let mut chunk = [0; 16384];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => panic!("the SSE stream ended"),
-            Ok(n) => self.raw.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read: {e}"),
-        }
+        super::read_more(&mut self.stream, &mut self.raw);
     }
 
     /// Moves every complete chunk from `raw` to `body`.

@@ -51,6 +51,22 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}: {status}");
 }
 
+/// Appends what `stream` (which has a read timeout) has to give to `buffer`: nothing
+/// when the timeout passed first. Panics when the stream ended or failed.
+pub fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
+    let mut chunk = [0; 16384];
+    match stream.read(&mut chunk) {
+        Ok(0) => panic!("the stream ended"),
+        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
 /// A running bridge; killed when dropped.
 pub struct Bridge {
     child: Option<Child>,
