@@ -445,11 +445,7 @@ async fn redis_down_for_five_seconds_closes_no_client_and_loses_no_event() {
             .expect("every client got its events in time")
             .unwrap_or_else(|e| panic!("a client of {} failed: {e}\n{}", node.addr, node.stderr()));
         for topic in ["a", "b"] {
-            let seqs: Vec<u64> = events
-                .iter()
-                .filter(|e| e["topic"] == topic)
-                .map(seq)
-                .collect();
+            let seqs = topic_seqs(&events, topic);
             let expected: Vec<u64> = (0..PER_PUBLISHER).collect();
             assert!(
                 seqs == expected,

@@ -166,11 +166,7 @@ async fn a_sentinel_failover_under_steady_publishing_loses_and_repeats_nothing()
             .expect("every client got its events in time")
             .unwrap_or_else(|e| panic!("a client of {} failed: {e}\n{}", node.addr, node.stderr()));
         for topic in ["a", "b"] {
-            let seqs: Vec<u64> = events
-                .iter()
-                .filter(|e| e["topic"] == topic)
-                .map(seq)
-                .collect();
+            let seqs = topic_seqs(&events, topic);
             assert_eq!(
                 seqs,
                 (0..PER_PUBLISHER).collect::<Vec<_>>(),

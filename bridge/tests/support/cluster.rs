@@ -80,6 +80,15 @@ pub fn id(event: &Value) -> String {
     event["id"].as_str().expect("id").to_string()
 }
 
+/// The `seq`s of the events on `topic`, in the order they came.
+pub fn topic_seqs(events: &[Value], topic: &str) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e["topic"] == topic)
+        .map(seq)
+        .collect()
+}
+
 /// The first places where `seen` differs from `expected`, for failure messages.
 pub fn first_differences(seen: &[u64], expected: &[u64]) -> String {
     let mut differences: Vec<String> = seen
