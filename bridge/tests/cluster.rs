@@ -15,20 +15,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
+use support::cluster::*;
 use support::redis::{
-    cluster_config, metric_sum, start_nodes, wait_metric_eq, wait_readyz, RedisServer,
+    cluster_config, log_length, metric_sum, start_nodes, wait_metric_eq, wait_readyz, RedisServer,
 };
 use support::*;
-use tokio_tungstenite::tungstenite::Message;
 
 /// A pyzmq PUSH socket connected to every endpoint of argv[1] (comma-separated):
 /// libzmq deals the messages round-robin over them. Sends argv[3] events
@@ -68,281 +64,9 @@ fn pyzmq_push(nodes: &[&Bridge], topic: &str, count: u64, per_second: u64) -> Py
     )
 }
 
-/// Waits (bounded) for a python peer to finish and asserts it succeeded.
-fn finish(peer: &mut PythonPeer, within: Duration) -> ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = peer.0.try_wait().expect("try_wait") {
-            assert!(status.success(), "the python publisher failed: {status}");
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the python publisher did not finish in {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls until `condition` holds, failing with `what` after `within`.
-fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `XLEN <stream>:log`.
-fn log_length(redis: &RedisServer, stream: &str) -> u64 {
-    let length = redis.cli(&["XLEN", &format!("{stream}:log")]);
-    length
-        .parse()
-        .unwrap_or_else(|_| panic!("XLEN answered {length:?}"))
-}
-
 /// A metric summed over every node.
 fn cluster_sum(nodes: &[Bridge], name: &str, labels: &[(&str, &str)]) -> f64 {
     nodes.iter().map(|n| metric_sum(n, name, labels)).sum()
-}
-
-/// A native client subscribed to `topics`, with `since` when given; returns the
-/// `subscribed` answer too.
-async fn subscribe_since(bridge: &Bridge, topics: &[&str], since: Option<&str>) -> (Ws, Value) {
-    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
-        .await
-        .expect("connect");
-    assert_eq!(next_json(&mut ws).await["type"], "welcome");
-    let mut request = json!({"type": "subscribe", "topics": topics});
-    if let Some(since) = since {
-        request["since"] = json!(since);
-    }
-    send(&mut ws, &request.to_string()).await;
-    let subscribed = next_json(&mut ws).await;
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
-    (ws, subscribed)
-}
-
-/// The next `event` frame, waiting up to `within`; panics on anything else (a close
-/// frame included: clients must stay connected).
-async fn next_event(ws: &mut Ws, within: Duration) -> Value {
-    loop {
-        let message = tokio::time::timeout(within, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no event in {within:?}"))
-            .expect("the connection ended")
-            .expect("read error");
-        match message {
-            Message::Text(text) => {
-                let frame: Value = serde_json::from_str(&text).expect("JSON");
-                assert_eq!(frame["type"], "event", "{frame}");
-                return frame;
-            }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    }
-}
-
-/// Reads exactly `count` events from `ws` (each within `gap` of the one before),
-/// counting them in `progress` as they come.
-fn collect(
-    mut ws: Ws,
-    count: usize,
-    gap: Duration,
-    progress: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<(Ws, Vec<Value>)> {
-    tokio::spawn(async move {
-        let mut events = Vec::with_capacity(count);
-        while events.len() < count {
-            events.push(next_event(&mut ws, gap).await);
-            progress.fetch_add(1, Ordering::Relaxed);
-        }
-        (ws, events)
-    })
-}
-
-fn seq(event: &Value) -> u64 {
-    event["data"]["seq"].as_u64().expect("seq")
-}
-
-fn id(event: &Value) -> String {
-    event["id"].as_str().expect("id").to_string()
-}
-
-/// The first places where `seen` differs from `expected`, for failure messages.
-fn first_differences(seen: &[u64], expected: &[u64]) -> String {
-    let mut differences: Vec<String> = seen
-        .iter()
-        .zip(expected)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .take(5)
-        .map(|(at, (a, b))| format!("at {at}: {a} instead of {b}"))
-        .collect();
-    if seen.len() != expected.len() {
-        differences.push(format!("{} seen, {} expected", seen.len(), expected.len()));
-    }
-    differences.join("; ")
-}
-
-/// One Server-Sent Events block: `event:` (default `message`), `id:`, `data:`.
-#[derive(Debug)]
-struct SseEvent {
-    event: String,
-    id: Option<String>,
-    data: String,
-}
-
-impl SseEvent {
-    /// The native event frame in `data:` (after checking it matches `id:`).
-    fn frame(&self) -> Value {
-        assert_eq!(self.event, "message", "{self:?}");
-        let frame: Value = serde_json::from_str(&self.data).expect("JSON data");
-        assert_eq!(frame["type"], "event");
-        assert_eq!(
-            frame["id"].as_str(),
-            self.id.as_deref(),
-            "id: = the event's id"
-        );
-        frame
-    }
-}
-
-/// An SSE stream read over raw HTTP/1.1 (chunked), blocking, with bounded waits.
-struct Sse {
-    stream: TcpStream,
-    raw: Vec<u8>,
-    body: Vec<u8>,
-}
-
-impl Sse {
-    /// `GET /events?<query>` with the node's token and `headers` (each `Name: value`).
-    fn open(bridge: &Bridge, query: &str, headers: &[&str]) -> Sse {
-        let mut stream = TcpStream::connect(bridge.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut request = format!(
-            "GET /events?{query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
-             Authorization: Bearer {}\r\n",
-            bridge.addr,
-            bridge.token()
-        );
-        for header in headers {
-            request.push_str(header);
-            request.push_str("\r\n");
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).expect("send request");
-        let mut sse = Sse {
-            stream,
-            raw: Vec::new(),
-            body: Vec::new(),
-        };
-        let deadline = Instant::now() + WAIT;
-        let end = loop {
-            if let Some(end) = sse.raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end;
-            }
-            assert!(Instant::now() < deadline, "no response head");
-            sse.read_more();
-        };
-        let head = String::from_utf8_lossy(&sse.raw[..end]).into_owned();
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("transfer-encoding: chunked"),
-            "{head}"
-        );
-        sse.raw.drain(..end + 4);
-        sse
-    }
-
-    fn read_more(&mut self) {
-        let mut chunk = [0; 16384];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => panic!("the SSE stream ended"),
-            Ok(n) => self.raw.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-
-    /// Moves every complete chunk from `raw` to `body`.
-    fn dechunk(&mut self) {
-        while let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-            let size = std::str::from_utf8(&self.raw[..line_end]).expect("chunk size");
-            let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-            let total = line_end + 2 + size + 2;
-            if self.raw.len() < total {
-                return;
-            }
-            self.body
-                .extend_from_slice(&self.raw[line_end + 2..line_end + 2 + size]);
-            self.raw.drain(..total);
-        }
-    }
-
-    /// The next block with an event in it (comment-only blocks, the heartbeats, are
-    /// skipped), or `None` when none came within `within`.
-    fn try_next(&mut self, within: Duration) -> Option<SseEvent> {
-        let deadline = Instant::now() + within;
-        loop {
-            self.dechunk();
-            while let Some(end) = self.body.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.body.drain(..end + 2).collect();
-                let block = String::from_utf8(block).expect("UTF-8");
-                let mut event = SseEvent {
-                    event: "message".to_string(),
-                    id: None,
-                    data: String::new(),
-                };
-                let mut any = false;
-                for line in block
-                    .lines()
-                    .filter(|l| !l.is_empty() && !l.starts_with(':'))
-                {
-                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                    let value = value.strip_prefix(' ').unwrap_or(value);
-                    any = true;
-                    match field {
-                        "event" => event.event = value.to_string(),
-                        "id" => event.id = Some(value.to_string()),
-                        "data" => {
-                            if !event.data.is_empty() {
-                                event.data.push('\n');
-                            }
-                            event.data.push_str(value);
-                        }
-                        _ => {}
-                    }
-                }
-                if any {
-                    return Some(event);
-                }
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            self.read_more();
-        }
-    }
-
-    fn next(&mut self) -> SseEvent {
-        self.try_next(WAIT)
-            .unwrap_or_else(|| panic!("no SSE event in {WAIT:?}"))
-    }
-
-    fn assert_silent(&mut self, quiet: Duration) {
-        if let Some(event) = self.try_next(quiet) {
-            panic!("expected silence, got {event:?}");
-        }
-    }
 }
 
 /// Three nodes, one publisher dealing its events over all three (no publisher ids), one
@@ -415,7 +139,7 @@ async fn events_pushed_round_robin_to_three_nodes_reach_every_client_once_in_one
         "libzmq dealt events to every node, each appended some: {appended:?}"
     );
     assert_eq!(appended.iter().sum::<f64>(), EVENTS as f64, "{appended:?}");
-    assert_eq!(log_length(&redis, stream), EVENTS as u64);
+    assert_eq!(log_length(redis.port, stream), EVENTS as u64);
 }
 
 /// A publisher retrying an event against another node: the log holds it once, every
@@ -462,7 +186,7 @@ async fn an_event_id_sent_to_two_nodes_is_delivered_once() {
         cluster_sum(&nodes, "push_bridge_cluster_appended_total", &[]),
         2.0
     );
-    assert_eq!(log_length(&redis, stream), 2);
+    assert_eq!(log_length(redis.port, stream), 2);
 }
 
 /// A native client cut on node A while events flow resumes on node B with `since`:
@@ -489,10 +213,10 @@ async fn a_native_client_cut_on_one_node_resumes_on_another_without_gap_or_dupli
     // Events go on being published while the client is away.
     tokio::task::block_in_place(|| {
         wait_until(WAIT, "events published during the cut", || {
-            log_length(&redis, stream) >= CUT_AFTER as u64 + 300
+            log_length(redis.port, stream) >= CUT_AFTER as u64 + 300
         });
     });
-    let missed_at_least = log_length(&redis, stream) - CUT_AFTER as u64;
+    let missed_at_least = log_length(redis.port, stream) - CUT_AFTER as u64;
 
     let (mut second, subscribed) = subscribe_since(&nodes[1], &["feed"], Some(&last_id)).await;
     assert_eq!(subscribed["recovered"], true, "{subscribed}");
@@ -511,14 +235,7 @@ async fn a_native_client_cut_on_one_node_resumes_on_another_without_gap_or_dupli
         "some events came live after the resume"
     );
     assert_silent(&mut second, Duration::from_millis(300)).await;
-    assert_eq!(
-        metric_sum(
-            &nodes[1],
-            "push_bridge_cluster_resume_total",
-            &[("result", "recovered")]
-        ),
-        1.0
-    );
+    assert_eq!(resumes(&nodes[1], "recovered"), 1.0);
 }
 
 /// The same for Server-Sent Events: cut on node A, resumed on node B with
@@ -530,7 +247,7 @@ fn an_event_source_cut_on_one_node_resumes_on_another_with_last_event_id() {
     let redis = RedisServer::start();
     let stream = "sse-resume";
     let nodes = start_nodes(&redis, stream, 2, "");
-    let mut first = Sse::open(&nodes[0], "topic=feed", &[]);
+    let mut first = Sse::open(&nodes[0], "topic=feed", None);
     let publishing = publish_paced(&nodes[0], "feed", EVENTS, 500);
 
     let mut seen = Vec::new();
@@ -542,14 +259,10 @@ fn an_event_source_cut_on_one_node_resumes_on_another_with_last_event_id() {
     }
     drop(first);
     wait_until(WAIT, "events published during the cut", || {
-        log_length(&redis, stream) >= CUT_AFTER as u64 + 300
+        log_length(redis.port, stream) >= CUT_AFTER as u64 + 300
     });
 
-    let mut second = Sse::open(
-        &nodes[1],
-        "topic=feed",
-        &[&format!("Last-Event-ID: {last_id}")],
-    );
+    let mut second = Sse::open(&nodes[1], "topic=feed", Some(&last_id));
     while seen.last() != Some(&(EVENTS - 1)) {
         let event = second.next();
         assert_ne!(event.event, "reset", "{last_id} is in the log");
@@ -563,14 +276,7 @@ fn an_event_source_cut_on_one_node_resumes_on_another_with_last_event_id() {
         first_differences(&seen, &expected)
     );
     second.assert_silent(Duration::from_millis(300));
-    assert_eq!(
-        metric_sum(
-            &nodes[1],
-            "push_bridge_cluster_resume_total",
-            &[("result", "recovered")]
-        ),
-        1.0
-    );
+    assert_eq!(resumes(&nodes[1], "recovered"), 1.0);
 }
 
 /// After FLUSHALL the log's epoch is new: an id that another node resumed from a moment
@@ -601,11 +307,7 @@ async fn a_flushed_log_answers_reset_to_resumes_on_any_node() {
     let (mut native, subscribed) = subscribe_since(&nodes[1], &["f"], Some(&last_id)).await;
     assert_eq!(subscribed["recovered"], false, "{subscribed}");
     let mut sse = tokio::task::block_in_place(|| {
-        let mut sse = Sse::open(
-            &nodes[1],
-            "topic=f",
-            &[&format!("Last-Event-ID: {last_id}")],
-        );
+        let mut sse = Sse::open(&nodes[1], "topic=f", Some(&last_id));
         let reset = sse.next();
         assert_eq!(reset.event, "reset", "{reset:?}");
         assert_eq!(reset.data, "{}");
@@ -622,20 +324,9 @@ async fn a_flushed_log_answers_reset_to_resumes_on_any_node() {
         sse.assert_silent(Duration::from_millis(200));
     });
     assert_silent(&mut native, Duration::from_millis(200)).await;
+    assert_eq!(nodes.iter().map(|n| resumes(n, "reset")).sum::<f64>(), 2.0);
     assert_eq!(
-        cluster_sum(
-            &nodes,
-            "push_bridge_cluster_resume_total",
-            &[("result", "reset")]
-        ),
-        2.0
-    );
-    assert_eq!(
-        cluster_sum(
-            &nodes,
-            "push_bridge_cluster_resume_total",
-            &[("result", "recovered")]
-        ),
+        nodes.iter().map(|n| resumes(n, "recovered")).sum::<f64>(),
         1.0
     );
 }
@@ -669,11 +360,7 @@ async fn a_resume_from_a_trimmed_id_answers_reset_on_another_node() {
     assert_eq!(subscribed["recovered"], false, "{subscribed}");
     assert_silent(&mut trimmed, Duration::from_millis(200)).await;
     tokio::task::block_in_place(|| {
-        let mut sse = Sse::open(
-            &nodes[1],
-            "topic=t",
-            &[&format!("Last-Event-ID: {}", ids[4])],
-        );
+        let mut sse = Sse::open(&nodes[1], "topic=t", Some(&ids[4]));
         let reset = sse.next();
         assert_eq!(reset.event, "reset", "{reset:?}");
         sse.assert_silent(Duration::from_millis(200));
@@ -685,22 +372,8 @@ async fn a_resume_from_a_trimmed_id_answers_reset_on_another_node() {
         assert_eq!(seq(&next_event(&mut kept, WAIT).await), n);
     }
     assert_silent(&mut kept, Duration::from_millis(200)).await;
-    assert_eq!(
-        metric_sum(
-            &nodes[1],
-            "push_bridge_cluster_resume_total",
-            &[("result", "reset")]
-        ),
-        2.0
-    );
-    assert_eq!(
-        metric_sum(
-            &nodes[1],
-            "push_bridge_cluster_resume_total",
-            &[("result", "recovered")]
-        ),
-        1.0
-    );
+    assert_eq!(resumes(&nodes[1], "reset"), 2.0);
+    assert_eq!(resumes(&nodes[1], "recovered"), 1.0);
 }
 
 /// Redis stopped for 5 s while two publishers (pyzmq without ids on node A, the Rust
@@ -772,11 +445,7 @@ async fn redis_down_for_five_seconds_closes_no_client_and_loses_no_event() {
             .expect("every client got its events in time")
             .unwrap_or_else(|e| panic!("a client of {} failed: {e}\n{}", node.addr, node.stderr()));
         for topic in ["a", "b"] {
-            let seqs: Vec<u64> = events
-                .iter()
-                .filter(|e| e["topic"] == topic)
-                .map(seq)
-                .collect();
+            let seqs = topic_seqs(&events, topic);
             let expected: Vec<u64> = (0..PER_PUBLISHER).collect();
             assert!(
                 seqs == expected,
@@ -933,7 +602,7 @@ async fn a_node_started_before_its_redis_serves_and_catches_up() {
     }
     assert_eq!(seqs, [0, 1, 2, 3, 4]);
     assert_silent(&mut client, Duration::from_millis(300)).await;
-    assert_eq!(log_length(&redis, "late"), 5);
+    assert_eq!(log_length(redis.port, "late"), 5);
     wait_metric_eq(&node, "push_bridge_cluster_log_up", &[], 1.0);
 }
 

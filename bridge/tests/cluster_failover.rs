@@ -14,102 +14,20 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::redis::{metric_sum, wait_readyz};
+use support::cluster::*;
+use support::redis::{log_length, metric_sum, wait_readyz};
 use support::sentinel::{start_nodes, SentinelRedis};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a failover may take, from the kill to every node ready again.
 const FAILOVER: Duration = Duration::from_secs(15);
-
-/// A native client subscribed to `topics`, with `since` when given; returns the
-/// `subscribed` answer too.
-async fn subscribe_since(bridge: &Bridge, topics: &[&str], since: Option<&str>) -> (Ws, Value) {
-    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
-        .await
-        .expect("connect");
-    assert_eq!(next_json(&mut ws).await["type"], "welcome");
-    let mut request = json!({"type": "subscribe", "topics": topics});
-    if let Some(since) = since {
-        request["since"] = json!(since);
-    }
-    send(&mut ws, &request.to_string()).await;
-    let subscribed = next_json(&mut ws).await;
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
-    (ws, subscribed)
-}
-
-/// The next `event` frame, waiting up to `within`; panics on anything else (a close
-/// frame included: clients must stay connected).
-async fn next_event(ws: &mut Ws, within: Duration) -> Value {
-    loop {
-        let message = tokio::time::timeout(within, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no event in {within:?}"))
-            .expect("the connection ended")
-            .expect("read error");
-        match message {
-            Message::Text(text) => {
-                let frame: Value = serde_json::from_str(&text).expect("JSON");
-                assert_eq!(frame["type"], "event", "{frame}");
-                return frame;
-            }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    }
-}
-
-/// Reads exactly `count` events from `ws` (each within `gap` of the one before),
-/// counting them in `progress` as they come.
-fn collect(
-    mut ws: Ws,
-    count: usize,
-    gap: Duration,
-    progress: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<(Ws, Vec<Value>)> {
-    tokio::spawn(async move {
-        let mut events = Vec::with_capacity(count);
-        while events.len() < count {
-            events.push(next_event(&mut ws, gap).await);
-            progress.fetch_add(1, Ordering::Relaxed);
-        }
-        (ws, events)
-    })
-}
-
-fn seq(event: &Value) -> u64 {
-    event["data"]["seq"].as_u64().expect("seq")
-}
-
-fn id(event: &Value) -> String {
-    event["id"].as_str().expect("id").to_string()
-}
-
-/// Polls until `condition` holds, failing with `what` after `within`.
-fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `XLEN <stream>:log` on the master.
-fn log_length(redis: &SentinelRedis, stream: &str) -> u64 {
-    let length = redis.master().cli(&["XLEN", &format!("{stream}:log")]);
-    length
-        .parse()
-        .unwrap_or_else(|_| panic!("XLEN answered {length:?}"))
-}
 
 /// The publisher ids (field `i`) of the master's log, in order.
 fn logged_ids(redis: &SentinelRedis, stream: &str) -> Vec<String> {
@@ -123,168 +41,6 @@ fn logged_ids(redis: &SentinelRedis, stream: &str) -> Vec<String> {
         .filter(|pair| pair[0] == "i")
         .map(|pair| pair[1].to_string())
         .collect()
-}
-
-fn resumes(bridge: &Bridge, result: &str) -> f64 {
-    metric_sum(
-        bridge,
-        "push_bridge_cluster_resume_total",
-        &[("result", result)],
-    )
-}
-
-/// One Server-Sent Events block: `event:` (default `message`), `id:`, `data:`.
-#[derive(Debug)]
-struct SseEvent {
-    event: String,
-    id: Option<String>,
-    data: String,
-}
-
-impl SseEvent {
-    /// The native event frame in `data:` (after checking it matches `id:`).
-    fn frame(&self) -> Value {
-        assert_eq!(self.event, "message", "{self:?}");
-        let frame: Value = serde_json::from_str(&self.data).expect("JSON data");
-        assert_eq!(frame["type"], "event");
-        assert_eq!(
-            frame["id"].as_str(),
-            self.id.as_deref(),
-            "id: = the event's id"
-        );
-        frame
-    }
-}
-
-/// An SSE stream read over raw HTTP/1.1 (chunked), blocking, with bounded waits.
-struct Sse {
-    stream: TcpStream,
-    raw: Vec<u8>,
-    body: Vec<u8>,
-}
-
-impl Sse {
-    /// `GET /events?<query>` with the node's token and `Last-Event-ID: <last>`.
-    fn open(bridge: &Bridge, query: &str, last: &str) -> Sse {
-        let mut stream = TcpStream::connect(bridge.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let request = format!(
-            "GET /events?{query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
-             Authorization: Bearer {}\r\nLast-Event-ID: {last}\r\n\r\n",
-            bridge.addr,
-            bridge.token()
-        );
-        stream.write_all(request.as_bytes()).expect("send request");
-        let mut sse = Sse {
-            stream,
-            raw: Vec::new(),
-            body: Vec::new(),
-        };
-        let deadline = Instant::now() + WAIT;
-        let end = loop {
-            if let Some(end) = sse.raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end;
-            }
-            assert!(Instant::now() < deadline, "no response head");
-            sse.read_more();
-        };
-        let head = String::from_utf8_lossy(&sse.raw[..end]).into_owned();
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("transfer-encoding: chunked"),
-            "{head}"
-        );
-        sse.raw.drain(..end + 4);
-        sse
-    }
-
-    fn read_more(&mut self) {
-        let mut chunk = [0; 16384];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => panic!("the SSE stream ended"),
-            Ok(n) => self.raw.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-
-    /// Moves every complete chunk from `raw` to `body`.
-    fn dechunk(&mut self) {
-        while let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-            let size = std::str::from_utf8(&self.raw[..line_end]).expect("chunk size");
-            let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-            let total = line_end + 2 + size + 2;
-            if self.raw.len() < total {
-                return;
-            }
-            self.body
-                .extend_from_slice(&self.raw[line_end + 2..line_end + 2 + size]);
-            self.raw.drain(..total);
-        }
-    }
-
-    /// The next block with an event in it (heartbeat comments are skipped), or `None`
-    /// when none came within `within`.
-    fn try_next(&mut self, within: Duration) -> Option<SseEvent> {
-        let deadline = Instant::now() + within;
-        loop {
-            self.dechunk();
-            while let Some(end) = self.body.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.body.drain(..end + 2).collect();
-                let block = String::from_utf8(block).expect("UTF-8");
-                let mut event = SseEvent {
-                    event: "message".to_string(),
-                    id: None,
-                    data: String::new(),
-                };
-                let mut any = false;
-                for line in block
-                    .lines()
-                    .filter(|l| !l.is_empty() && !l.starts_with(':'))
-                {
-                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                    let value = value.strip_prefix(' ').unwrap_or(value);
-                    any = true;
-                    match field {
-                        "event" => event.event = value.to_string(),
-                        "id" => event.id = Some(value.to_string()),
-                        "data" => {
-                            if !event.data.is_empty() {
-                                event.data.push('\n');
-                            }
-                            event.data.push_str(value);
-                        }
-                        _ => {}
-                    }
-                }
-                if any {
-                    return Some(event);
-                }
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            self.read_more();
-        }
-    }
-
-    fn next(&mut self) -> SseEvent {
-        self.try_next(WAIT)
-            .unwrap_or_else(|| panic!("no SSE event in {WAIT:?}"))
-    }
-
-    fn assert_silent(&mut self, quiet: Duration) {
-        if let Some(event) = self.try_next(quiet) {
-            panic!("expected silence, got {event:?}");
-        }
-    }
 }
 
 /// A change of `/readyz`: when (since the watch started), the status, the body.
@@ -410,11 +166,7 @@ async fn a_sentinel_failover_under_steady_publishing_loses_and_repeats_nothing()
             .expect("every client got its events in time")
             .unwrap_or_else(|e| panic!("a client of {} failed: {e}\n{}", node.addr, node.stderr()));
         for topic in ["a", "b"] {
-            let seqs: Vec<u64> = events
-                .iter()
-                .filter(|e| e["topic"] == topic)
-                .map(seq)
-                .collect();
+            let seqs = topic_seqs(&events, topic);
             assert_eq!(
                 seqs,
                 (0..PER_PUBLISHER).collect::<Vec<_>>(),
@@ -440,7 +192,7 @@ async fn a_sentinel_failover_under_steady_publishing_loses_and_repeats_nothing()
         assert!(changes[0].0 < killed_at, "{changes:?}");
         assert_eq!(changes[1].2, "log unreachable", "{changes:?}");
     }
-    assert_eq!(log_length(&redis, stream), 2 * PER_PUBLISHER);
+    assert_eq!(log_length(redis.master().port, stream), 2 * PER_PUBLISHER);
     let total: f64 = nodes
         .iter()
         .map(|n| metric_sum(n, "push_bridge_cluster_appended_total", &[]))
@@ -513,7 +265,7 @@ async fn entries_lost_by_a_failover_are_reported_to_resuming_clients_never_hidde
             assert_eq!((seq(&event), &id(&event)), (n as u64, expected));
         }
     }
-    let on_old_master = tokio::task::block_in_place(|| log_length(&redis, stream));
+    let on_old_master = tokio::task::block_in_place(|| log_length(redis.master().port, stream));
     assert_eq!(on_old_master, (BEFORE + LOST) as u64);
 
     let (promoted, ready) = tokio::task::block_in_place(|| {
@@ -530,7 +282,7 @@ async fn entries_lost_by_a_failover_are_reported_to_resuming_clients_never_hidde
         }
         (promoted, killed.elapsed())
     });
-    let on_new_master = tokio::task::block_in_place(|| log_length(&redis, stream));
+    let on_new_master = tokio::task::block_in_place(|| log_length(redis.master().port, stream));
     let logged = tokio::task::block_in_place(|| logged_ids(&redis, stream));
     assert_eq!(
         logged,
@@ -559,7 +311,7 @@ async fn entries_lost_by_a_failover_are_reported_to_resuming_clients_never_hidde
         [(0, BEFORE + LOST - 1), (1, 0)]
             .into_iter()
             .map(|(node, last)| {
-                let mut sse = Sse::open(&nodes[node], "topic=feed", &ids[last]);
+                let mut sse = Sse::open(&nodes[node], "topic=feed", Some(&ids[last]));
                 let reset = sse.next();
                 assert_eq!(reset.event, "reset", "{reset:?}");
                 assert_eq!(reset.data, "{}");
@@ -602,7 +354,7 @@ async fn entries_lost_by_a_failover_are_reported_to_resuming_clients_never_hidde
     }
     assert_silent(&mut native, Duration::from_millis(200)).await;
     tokio::task::block_in_place(|| {
-        let mut sse = Sse::open(&nodes[0], "topic=feed", &after[19]);
+        let mut sse = Sse::open(&nodes[0], "topic=feed", Some(&after[19]));
         for expected in &after[20..] {
             assert_eq!(&id(&sse.next().frame()), expected);
         }
@@ -613,7 +365,7 @@ async fn entries_lost_by_a_failover_are_reported_to_resuming_clients_never_hidde
         assert_eq!(resumes(node, "recovered"), 1.0);
     }
     assert_eq!(
-        tokio::task::block_in_place(|| log_length(&redis, stream)),
+        tokio::task::block_in_place(|| log_length(redis.master().port, stream)),
         (BEFORE + AFTER) as u64
     );
     eprintln!(

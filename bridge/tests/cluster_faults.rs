@@ -33,8 +33,9 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use push_bridge_publisher::Publisher;
 use serde_json::{json, Value};
+use support::cluster::finish;
 use support::haproxy::{config_for, Haproxy};
-use support::redis::{cluster_config, metric_sum, node_name, wait_readyz, RedisServer};
+use support::redis::{cluster_config, log_length, metric_sum, node_name, wait_readyz, RedisServer};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -51,6 +52,16 @@ struct Seen {
     connections: usize,
     /// The `recovered` field of each subscribe that carried `since`.
     resumes: Vec<Value>,
+}
+
+impl Seen {
+    /// Counts a new connection (at most 10), and the `recovered` answer of its resume
+    /// when it was one.
+    fn connected(&mut self, recovered: Option<Value>) {
+        self.connections += 1;
+        assert!(self.connections <= 10, "too many reconnections");
+        self.resumes.extend(recovered);
+    }
 }
 
 /// Starts `count` nodes sharing `stream` in `redis` and one tokens file (in `tokens`).
@@ -71,15 +82,6 @@ fn start_cluster(
             node
         })
         .collect()
-}
-
-/// Polls until `condition` holds, failing with `what` after `within`.
-fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The next text frame as JSON, or `None` when the connection ends first.
@@ -146,14 +148,8 @@ fn dashboard(
                 assert!(failed_attempts < 100, "cannot subscribe through haproxy");
                 continue;
             };
-            {
-                let mut seen = seen.lock().unwrap();
-                seen.connections += 1;
-                assert!(seen.connections <= 10, "too many reconnections");
-                if since.is_some() {
-                    seen.resumes.push(subscribed["recovered"].clone());
-                }
-            }
+            let recovered = since.is_some().then(|| subscribed["recovered"].clone());
+            seen.lock().unwrap().connected(recovered);
             // Read until the connection ends (then reconnect); bounded by a silence.
             loop {
                 let message = tokio::time::timeout(Duration::from_secs(60), ws.next())
@@ -225,14 +221,10 @@ fn event_source(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            {
-                let mut seen = seen.lock().unwrap();
-                seen.connections += 1;
-                assert!(seen.connections <= 10, "too many reconnections");
-                if since.is_some() {
-                    seen.resumes.push(json!(true));
-                }
-            }
+            // Recovered until an `event: reset` says otherwise.
+            seen.lock()
+                .unwrap()
+                .connected(since.is_some().then_some(json!(true)));
             // Chunked body → blocks; until the stream ends (then reconnect).
             let mut body: Vec<u8> = Vec::new();
             loop {
@@ -409,10 +401,7 @@ impl Setup {
 
     /// `XLEN` of the log.
     fn log_length(&self) -> u64 {
-        self.redis
-            .cli(&["XLEN", &format!("{}:log", self.stream)])
-            .parse()
-            .expect("XLEN")
+        log_length(self.redis.port, self.stream)
     }
 
     /// The ids of the log's entries, read 200 at a time (redis-cli's output must fit
@@ -661,20 +650,7 @@ async fn a_node_killed_under_a_pyzmq_publisher_keeps_clients_consistent_but_lose
         setup.freeze_then_kill();
         setup.log_length()
     });
-    tokio::task::block_in_place(|| {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = publisher.0.try_wait().expect("try_wait") {
-                assert!(status.success(), "the python publisher failed: {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the python publisher did not finish"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+    tokio::task::block_in_place(|| finish(&mut publisher, Duration::from_secs(40)));
     // The log is complete once the survivors have appended what they received.
     let log_length = tokio::task::block_in_place(|| {
         let mut last = setup.log_length();

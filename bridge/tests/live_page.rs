@@ -58,14 +58,13 @@ fn the_page_shows_events_and_resumes_after_a_reconnect() {
     let (first, second) = (unique("first"), unique("second"));
     let mut script = Script::start(
         "live-page.png",
-        &[
-            ("LIVE_URL", page.as_str()),
-            ("LIVE_PATTERNS", "package_created, article:*"),
-            ("LIVE_TOPIC", "article:42"),
-            ("LIVE_UNIQUE1", &first),
-            ("LIVE_UNIQUE2", &second),
-            ("LIVE_MODE", "resume"),
-        ],
+        Page {
+            url: &page,
+            patterns: "package_created, article:*",
+            topic: "article:42",
+            uniques: [&first, &second],
+            mode: "resume",
+        },
     );
     let publisher = bridge.publisher();
 
@@ -102,27 +101,21 @@ fn the_page_shows_events_and_resumes_after_a_reconnect() {
 #[test]
 fn the_page_reconnects_by_itself_after_a_restart() {
     let tokens = tempfile::tempdir().unwrap();
-    let file = tokens.path().join("tokens.toml");
-    std::fs::write(
-        &file,
-        "[[token]]\nname = \"live\"\ntoken = \"live-token\"\n",
-    )
-    .unwrap();
-    let bridge = Bridge::start_with(&format!("auth.tokens_file = \"{}\"", file.display()));
+    let auth = tokens_file(tokens.path(), LIVE_TOKEN);
+    let bridge = Bridge::start_with(&auth);
     let (addr, zmq) = (bridge.addr, bridge.zmq.clone());
     let config = std::fs::read_to_string(bridge.config_path()).unwrap();
     let page = format!("http://{addr}/?token=live-token");
     let (first, second) = (unique("before"), unique("after"));
     let mut script = Script::start(
         "live-page-restart.png",
-        &[
-            ("LIVE_URL", page.as_str()),
-            ("LIVE_PATTERNS", "package_created"),
-            ("LIVE_TOPIC", "package_created"),
-            ("LIVE_UNIQUE1", &first),
-            ("LIVE_UNIQUE2", &second),
-            ("LIVE_MODE", "restart"),
-        ],
+        Page {
+            url: &page,
+            patterns: "package_created",
+            topic: "package_created",
+            uniques: [&first, &second],
+            mode: "restart",
+        },
     );
     script.expect("subscribed");
     bridge
@@ -155,16 +148,10 @@ fn the_page_resumes_on_another_cluster_node() {
     let redis = support::redis::RedisServer::start();
     let stream = "live-page-move";
     let tokens = tempfile::tempdir().unwrap();
-    let file = tokens.path().join("tokens.toml");
-    std::fs::write(
-        &file,
-        "[[token]]\nname = \"live\"\ntoken = \"live-token\"\n",
-    )
-    .unwrap();
+    let auth = tokens_file(tokens.path(), LIVE_TOKEN);
     let node = |name: &str| {
         format!(
-            "auth.tokens_file = \"{}\"\n{}",
-            file.display(),
+            "{auth}\n{}",
             support::redis::cluster_config(&redis, stream, name)
         )
     };
@@ -181,14 +168,13 @@ fn the_page_resumes_on_another_cluster_node() {
     let (first, second) = (unique("before"), unique("missed"));
     let mut script = Script::start(
         "live-page-cluster.png",
-        &[
-            ("LIVE_URL", page.as_str()),
-            ("LIVE_PATTERNS", "package_created"),
-            ("LIVE_TOPIC", "package_created"),
-            ("LIVE_UNIQUE1", &first),
-            ("LIVE_UNIQUE2", &second),
-            ("LIVE_MODE", "move"),
-        ],
+        Page {
+            url: &page,
+            patterns: "package_created",
+            topic: "package_created",
+            uniques: [&first, &second],
+            mode: "move",
+        },
     );
     script.expect("subscribed");
     first_node
@@ -207,23 +193,14 @@ fn the_page_resumes_on_another_cluster_node() {
         .publisher()
         .publish("package_created", &json!({"unique": second}))
         .unwrap();
-    let deadline = Instant::now() + BROWSER_WAIT;
-    while redis.cli(&["XLEN", &format!("{stream}:log")]).trim() != "2" {
-        assert!(Instant::now() < deadline, "the event never reached the log");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(BROWSER_WAIT, "the event to reach the log", || {
+        support::redis::log_length(redis.port, stream) == 2
+    });
     let second_node = Bridge::start_raw(tempfile::tempdir().unwrap(), addr, zmq, &config, &[]);
     script.expect("resumed");
     script.expect("done");
     script.finish();
-    assert_eq!(
-        support::redis::metric_sum(
-            &second_node,
-            "push_bridge_cluster_resume_total",
-            &[("result", "recovered")]
-        ),
-        1.0
-    );
+    assert_eq!(support::cluster::resumes(&second_node, "recovered"), 1.0);
 }
 
 /// A token that cannot be a subprotocol entry (`/`, `=`, `+`) goes in the WebSocket
@@ -231,25 +208,21 @@ fn the_page_resumes_on_another_cluster_node() {
 #[test]
 fn a_token_that_is_no_subprotocol_goes_in_the_url() {
     let tokens = tempfile::tempdir().unwrap();
-    let file = tokens.path().join("tokens.toml");
-    std::fs::write(
-        &file,
+    let bridge = Bridge::start_with(&tokens_file(
+        tokens.path(),
         "[[token]]\nname = \"odd\"\ntoken = \"dash/board=1+2\"\ntopics = [\"article:*\"]\n",
-    )
-    .unwrap();
-    let bridge = Bridge::start_with(&format!("auth.tokens_file = \"{}\"", file.display()));
+    ));
     let page = format!("http://{}/?token=dash%2Fboard%3D1%2B2", bridge.addr);
     let unique = unique("odd");
     let mut script = Script::start(
         "live-page-token-in-url.png",
-        &[
-            ("LIVE_URL", page.as_str()),
-            ("LIVE_PATTERNS", "article:*"),
-            ("LIVE_TOPIC", "article:1"),
-            ("LIVE_UNIQUE1", &unique),
-            ("LIVE_UNIQUE2", ""),
-            ("LIVE_MODE", "simple"),
-        ],
+        Page {
+            url: &page,
+            patterns: "article:*",
+            topic: "article:1",
+            uniques: [&unique, ""],
+            mode: "simple",
+        },
     );
     script.expect("subscribed");
     bridge
@@ -261,6 +234,17 @@ fn a_token_that_is_no_subprotocol_goes_in_the_url() {
         .unwrap();
     script.expect("done");
     script.finish();
+}
+
+/// The token of the tokens file most tests here write (see [`tokens_file`]).
+const LIVE_TOKEN: &str = "[[token]]\nname = \"live\"\ntoken = \"live-token\"\n";
+
+/// Writes `tokens` (`[[token]]` tables) to `tokens.toml` in `dir`; returns the config
+/// line that points a bridge at it.
+fn tokens_file(dir: &Path, tokens: &str) -> String {
+    let file = dir.join("tokens.toml");
+    std::fs::write(&file, tokens).unwrap();
+    format!("auth.tokens_file = \"{}\"", file.display())
 }
 
 /// A value no other event carries, to find this event on the page.
@@ -285,6 +269,17 @@ fn artifact(name: &str) -> PathBuf {
     target.join("test-artifacts").join(name)
 }
 
+/// What the browser script does (its `LIVE_…` environment): open `url`, subscribe to
+/// `patterns`, wait for events on `topic` carrying `uniques` (the second one empty when
+/// the mode needs only one), following the scenario `mode` of live_page.mjs.
+struct Page<'a> {
+    url: &'a str,
+    patterns: &'a str,
+    topic: &'a str,
+    uniques: [&'a str; 2],
+    mode: &'a str,
+}
+
 /// The running browser script: its stdout lines, its stdin; killed when dropped.
 struct Script {
     child: Child,
@@ -294,9 +289,9 @@ struct Script {
 }
 
 impl Script {
-    /// Starts the script with its environment; it saves its screenshot as `screenshot`
-    /// among the test artifacts.
-    fn start(screenshot: &str, env: &[(&str, &str)]) -> Script {
+    /// Starts the script on `page`; it saves its screenshot as `screenshot` among the
+    /// test artifacts.
+    fn start(screenshot: &str, page: Page) -> Script {
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         assert!(
             Path::new(&chromium).exists(),
@@ -312,7 +307,12 @@ impl Script {
         let mut child = Command::new("node")
             .arg(browser_dir().join("live_page.mjs"))
             .current_dir(browser_dir())
-            .envs(env.iter().copied())
+            .env("LIVE_URL", page.url)
+            .env("LIVE_PATTERNS", page.patterns)
+            .env("LIVE_TOPIC", page.topic)
+            .env("LIVE_UNIQUE1", page.uniques[0])
+            .env("LIVE_UNIQUE2", page.uniques[1])
+            .env("LIVE_MODE", page.mode)
             .env("LIVE_SCREENSHOT", &screenshot)
             .env("CHROMIUM", &chromium)
             .stdin(Stdio::piped())

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 use support::*;
 
+/// As `support::subscribe_since`, but the first frame (the welcome) is read without
+/// being checked.
 async fn subscribe_since(
     bridge: &Bridge,
     topics: &[&str],

@@ -162,17 +162,7 @@ fn record(record: &Mutex<Record>, data: &Value, id: Option<&str>) {
 
 /// A native connection subscribed to `patterns` (resuming after `since`).
 async fn native_connect(bridge: &Bridge, patterns: &[&str], since: Option<&str>) -> (Ws, bool) {
-    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
-        .await
-        .expect("connect");
-    assert_eq!(next_json(&mut ws).await["type"], "welcome");
-    let mut request = json!({"type": "subscribe", "topics": patterns});
-    if let Some(since) = since {
-        request["since"] = json!(since);
-    }
-    send(&mut ws, &request.to_string()).await;
-    let subscribed = next_json(&mut ws).await;
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    let (ws, subscribed) = subscribe_since(bridge, patterns, since).await;
     let recovered = since.is_none() || subscribed["recovered"] == true;
     (ws, recovered)
 }

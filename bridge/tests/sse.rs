@@ -5,7 +5,7 @@
 mod node;
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -116,17 +116,7 @@ impl RawStream {
     }
 
     fn read_more(&mut self) {
-        let mut chunk = [0; 8192];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => panic!("the stream ended"),
-            Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read: {e}"),
-        }
+        support::read_more(&mut self.stream, &mut self.buffer);
     }
 
     /// Moves every complete chunk from the buffer to the body.

@@ -3,6 +3,7 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod haproxy;
 pub mod redis;
 pub mod sentinel;
@@ -29,6 +30,41 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port")
+}
+
+/// Polls `condition` every 20 ms until it holds, failing with `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `kill -<name> <pid>` (`STOP`, `CONT`, `HUP`, …); panics unless it succeeds.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}: {status}");
+}
+
+/// Appends what `stream` (which has a read timeout) has to give to `buffer`: nothing
+/// when the timeout passed first. Panics when the stream ended or failed.
+pub fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
+    let mut chunk = [0; 16384];
+    match stream.read(&mut chunk) {
+        Ok(0) => panic!("the stream ended"),
+        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => panic!("read: {e}"),
+    }
 }
 
 /// A running bridge; killed when dropped.
@@ -189,12 +225,7 @@ impl Bridge {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        signal(self.pid(), name);
     }
 
     /// Waits for the process to exit (after a signal).
@@ -473,6 +504,27 @@ pub async fn native_client(bridge: &Bridge, topics: &[&str]) -> Ws {
     let subscribed = next_json(&mut ws).await;
     assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
     ws
+}
+
+/// A native client subscribed to `topics`, with `since` when given; returns the
+/// `subscribed` answer too.
+pub async fn subscribe_since(
+    bridge: &Bridge,
+    topics: &[&str],
+    since: Option<&str>,
+) -> (Ws, serde_json::Value) {
+    let (mut ws, _) = connect(&bridge.token_url(), &["push-bridge.v1"], &[])
+        .await
+        .expect("connect");
+    assert_eq!(next_json(&mut ws).await["type"], "welcome");
+    let mut request = serde_json::json!({"type": "subscribe", "topics": topics});
+    if let Some(since) = since {
+        request["since"] = serde_json::json!(since);
+    }
+    send(&mut ws, &request.to_string()).await;
+    let subscribed = next_json(&mut ws).await;
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    (ws, subscribed)
 }
 
 pub fn close_code_value(code: CloseCode) -> u16 {

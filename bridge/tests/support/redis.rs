@@ -129,27 +129,7 @@ impl RedisServer {
 
     /// As [`cli`](Self::cli), returning the failure instead.
     pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
-        let child = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-cli: {e}"))?;
-        let output = output_within(child);
-        let stdout = String::from_utf8_lossy(&output.stdout)
-            .trim_end_matches('\n')
-            .to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success()
-            || stdout.starts_with("ERR ")
-            || stdout.starts_with("WRONGTYPE ")
-            || stdout.starts_with("Could not connect")
-        {
-            return Err(format!("{}: {stdout}{stderr}", output.status));
-        }
-        Ok(stdout)
+        redis_cli(self.port, args)
     }
 
     /// The server's own log (for failure messages).
@@ -173,6 +153,43 @@ impl Drop for RedisServer {
             let _ = child.wait();
         }
     }
+}
+
+/// `redis-cli -h 127.0.0.1 -p <port> <args>` (killed after [`WAIT`]): its output
+/// without the trailing newline, or why it failed (it could not run, exited with an
+/// error, or printed an error reply).
+pub fn redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
+    let child = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+    let output = output_within(child);
+    let stdout = String::from_utf8_lossy(&output.stdout)
+        .trim_end_matches('\n')
+        .to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        || stdout.starts_with("ERR ")
+        || stdout.starts_with("WRONGTYPE ")
+        || stdout.starts_with("Could not connect")
+    {
+        return Err(format!("{}: {stdout}{stderr}", output.status));
+    }
+    Ok(stdout)
+}
+
+/// `XLEN <stream>:log` on the server at `port` (a [`RedisServer`], or the master of a
+/// Sentinel set).
+pub fn log_length(port: u16, stream: &str) -> u64 {
+    let length = redis_cli(port, &["XLEN", &format!("{stream}:log")])
+        .unwrap_or_else(|e| panic!("redis-cli XLEN on port {port} failed: {e}"));
+    length
+        .parse()
+        .unwrap_or_else(|_| panic!("XLEN answered {length:?}"))
 }
 
 /// The `[cluster]` table of one node: `redis`'s URL, the stream prefix, the node name.

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::redis::{node_name, wait_readyz};
-use super::{free_port, output_within, Bridge, WAIT};
+use super::redis::{node_name, redis_cli, wait_readyz};
+use super::{free_port, Bridge, WAIT};
 
 /// The name the sentinels monitor the master under.
 pub const MASTER_NAME: &str = "mymaster";
@@ -54,12 +54,7 @@ impl RedisProcess {
 
     /// Sends a signal by name (`STOP`, `CONT`, …).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{name} {}", self.name);
+        super::signal(self.pid(), name);
     }
 
     /// SIGSTOP: the process holds everything (it answers nothing) until [`resume`](Self::resume).
@@ -96,27 +91,7 @@ impl RedisProcess {
     /// As [`cli`](Self::cli), returning the failure instead. A paused process does not
     /// answer: the call then fails after [`WAIT`].
     pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
-        let child = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-cli: {e}"))?;
-        let output = output_within(child);
-        let stdout = String::from_utf8_lossy(&output.stdout)
-            .trim_end_matches('\n')
-            .to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success()
-            || stdout.starts_with("ERR ")
-            || stdout.starts_with("WRONGTYPE ")
-            || stdout.starts_with("Could not connect")
-        {
-            return Err(format!("{}: {stdout}{stderr}", output.status));
-        }
-        Ok(stdout)
+        redis_cli(self.port, args)
     }
 
     /// A reply of `field`/`value` lines (`SENTINEL master …`) or `field:value` lines

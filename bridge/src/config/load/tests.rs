@@ -34,6 +34,18 @@ fn err_text(result: Result<Loaded, ConfigError>) -> String {
     }
 }
 
+/// The error of loading `text` as the config file (no environment, no flags), and
+/// the file's path as the error names it.
+fn file_err(text: &str) -> (String, String) {
+    let file = toml_file(text);
+    let e = err_text(load_from(
+        Some(file.path()),
+        env(&[]),
+        &Overrides::default(),
+    ));
+    (e, file.path().display().to_string())
+}
+
 #[test]
 fn nothing_given_is_the_defaults() {
     let loaded = load_env(&[
@@ -205,39 +217,19 @@ fn explicit_file_must_exist() {
 
 #[test]
 fn bad_toml_names_the_file_and_line() {
-    let file = toml_file("[server]\nlisten = \n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
-    assert!(
-        e.starts_with(&format!("{} is not valid TOML: ", file.path().display())),
-        "{e}"
-    );
+    let (e, path) = file_err("[server]\nlisten = \n");
+    assert!(e.starts_with(&format!("{path} is not valid TOML: ")), "{e}");
     assert!(e.contains("line 2"), "{e}");
 }
 
 #[test]
 fn unknown_keys_in_the_file_name_key_and_file() {
-    let file = toml_file("[server]\nlistne = \"0.0.0.0:1\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
-    let expected = format!(
-        "unknown key `server.listne` in {} (known keys in [server]: listen, ",
-        file.path().display()
-    );
+    let (e, path) = file_err("[server]\nlistne = \"0.0.0.0:1\"\n");
+    let expected =
+        format!("unknown key `server.listne` in {path} (known keys in [server]: listen, ");
     assert!(e.starts_with(&expected), "{e}");
 
-    let file = toml_file("[servr]\nlisten = \"0.0.0.0:1\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, _) = file_err("[servr]\nlisten = \"0.0.0.0:1\"\n");
     assert!(e.starts_with("unknown key `servr` in "), "{e}");
     assert!(
         e.ends_with("(known keys at the top level: server, ingress, auth, history, log, cluster)"),
@@ -266,38 +258,20 @@ fn unknown_keys_in_the_environment_name_the_variable() {
 
 #[test]
 fn bad_values_name_key_value_and_place() {
-    let file = toml_file("[server]\nheartbeat = \"5 parsecs\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, path) = file_err("[server]\nheartbeat = \"5 parsecs\"\n");
     assert!(
         e.starts_with("server.heartbeat: \"5 parsecs\" is not a duration"),
         "{e}"
     );
-    assert!(
-        e.ends_with(&format!("(from {})", file.path().display())),
-        "{e}"
-    );
+    assert!(e.ends_with(&format!("(from {path})")), "{e}");
 
-    let file = toml_file("[server]\nsend_queue = \"ten\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, _) = file_err("[server]\nsend_queue = \"ten\"\n");
     assert!(
         e.starts_with("server.send_queue: invalid type: found string \"ten\""),
         "{e}"
     );
 
-    let file = toml_file("[server]\ndefault_protocol = \"wamp3\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, _) = file_err("[server]\ndefault_protocol = \"wamp3\"\n");
     assert!(
         e.starts_with("server.default_protocol: \"wamp3\" is not one of: wamp1, native (from "),
         "{e}"
@@ -367,18 +341,10 @@ fn non_utf8_environment_values_are_refused() {
 
 #[test]
 fn validation_errors_are_blamed_on_their_layer() {
-    let file = toml_file("[server]\nsend_queue = 0\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, path) = file_err("[server]\nsend_queue = 0\n");
     assert_eq!(
         e,
-        format!(
-            "server.send_queue: is 0; it must be at least 1 (from {})",
-            file.path().display()
-        )
+        format!("server.send_queue: is 0; it must be at least 1 (from {path})")
     );
 
     let e = err_text(load_env(&[("PUSH_BRIDGE_SERVER__HEARTBEAT", "0s")]));
@@ -517,18 +483,10 @@ fn a_cluster_without_redis_names_the_missing_key_and_its_place() {
         e,
         "cluster.redis: is missing; [cluster] needs it (from environment variable PUSH_BRIDGE_CLUSTER__NODE)"
     );
-    let file = toml_file("[cluster]\nnode = \"bridge-1\"\n");
-    let e = err_text(load_from(
-        Some(file.path()),
-        env(&[]),
-        &Overrides::default(),
-    ));
+    let (e, path) = file_err("[cluster]\nnode = \"bridge-1\"\n");
     assert_eq!(
         e,
-        format!(
-            "cluster.redis: is missing; [cluster] needs it (from {})",
-            file.path().display()
-        )
+        format!("cluster.redis: is missing; [cluster] needs it (from {path})")
     );
 }
 
