@@ -23,9 +23,9 @@ use crate::config::{Config, Loaded, ServerConfig};
 use crate::egress::{heartbeat, Egress, Hub};
 use crate::eventlog::local::Local;
 use crate::eventlog::redis::RedisLog;
-use crate::eventlog::EventLog;
+use crate::eventlog::{Accepted, EventLog};
 use crate::hub::history;
-use crate::ingress::{Ingress, IngressError};
+use crate::ingress::{AmqpSources, Ingress, IngressError};
 use crate::ops::shutdown::{Request, Signals};
 use crate::ops::{logging, metrics, systemd};
 use crate::protocol::close::Close;
@@ -114,6 +114,7 @@ struct Bridge {
     config: Config,
     state: Arc<AppState>,
     ingress: Ingress,
+    amqp: AmqpSources,
     /// Tells systemd the bridge is alive; stopped first when the drain begins.
     watchdog: JoinHandle<()>,
     /// Stopped last.
@@ -145,6 +146,8 @@ impl Bridge {
             log: Arc::clone(&log),
             last_message: Arc::clone(&last_message_at),
         };
+        let amqp = AmqpSources::start(&config.ingress, || Box::new(entrance.clone()))
+            .map_err(|e| ServeError::Runtime(anyhow::anyhow!(e)))?;
         let ingress = Ingress::start(&config.ingress, entrance).map_err(|e| {
             if e.is_invalid_endpoint() {
                 ServeError::Config(ConfigRefused::Ingress(e))
@@ -174,6 +177,7 @@ impl Bridge {
             last_message_at,
             metrics: metrics_handle.clone(),
             ready: Default::default(),
+            sources: amqp.health(),
         });
         let mut tasks = vec![
             tokio::spawn(server::accept_loop(listener, tls, Arc::clone(&state))),
@@ -198,7 +202,7 @@ impl Bridge {
         }
 
         state.ready.store(true, Ordering::Release);
-        tracing::info!(listen = %local, admin = ?config.server.admin_listen, ingress = ?ingress.bound_endpoints(), log = %log.describe(), "push-bridge ready");
+        tracing::info!(listen = %local, admin = ?config.server.admin_listen, ingress = ?ingress.bound_endpoints(), amqp = ?amqp.labels(), log = %log.describe(), "push-bridge ready");
         systemd::ready(&format!("listening on {local}"));
         let watchdog = tokio::spawn({
             let state = Arc::clone(&state);
@@ -207,6 +211,7 @@ impl Bridge {
         announce(
             local,
             ingress.bound_endpoints(),
+            &amqp.labels(),
             config.cluster.is_some().then(|| log.describe()),
             state.auth.get().generated_token(),
         );
@@ -214,6 +219,7 @@ impl Bridge {
             config: config.clone(),
             state,
             ingress,
+            amqp,
             watchdog,
             tasks,
         })
@@ -227,6 +233,7 @@ impl Bridge {
             config,
             state,
             ingress,
+            mut amqp,
             watchdog,
             tasks,
         } = self;
@@ -258,8 +265,26 @@ impl Bridge {
         if let Err(error) = ingress_done.await {
             tracing::error!(%error, "the ingress did not stop cleanly");
         }
+        // The AMQP sources stop consuming and hand on what they received; what the
+        // broker delivered beyond that it delivers again.
+        let amqp = match tokio::task::spawn_blocking(move || {
+            amqp.stop_consuming();
+            amqp
+        })
+        .await
+        {
+            Ok(amqp) => Some(amqp),
+            Err(error) => {
+                tracing::error!(%error, "the AMQP sources did not stop cleanly");
+                None
+            }
+        };
         if let Err(error) = tokio::task::spawn_blocking(move || log.close(drain_deadline)).await {
             tracing::error!(%error, "the event log did not close cleanly");
+        }
+        // Every event the log took in is in it: acknowledge, then disconnect.
+        if let Some(amqp) = amqp {
+            amqp.close(drain_deadline).await;
         }
         for task in tasks {
             task.abort();
@@ -388,6 +413,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 
 /// The ingress's sink: hands each message to the event log as it comes (a single
 /// node routes it at once and writes the sockets once per burst).
+#[derive(Clone)]
 struct LogEntrance {
     log: Arc<dyn EventLog>,
     last_message: Arc<AtomicU64>,
@@ -396,7 +422,12 @@ struct LogEntrance {
 impl crate::ingress::Sink for LogEntrance {
     fn message(&mut self, message: crate::event::IngressMessage) {
         self.last_message.store(unix_millis(), Ordering::Relaxed);
-        self.log.accept(message, Instant::now());
+        self.log.accept(message, Instant::now(), None);
+    }
+
+    fn message_then(&mut self, message: crate::event::IngressMessage, accepted: Accepted) {
+        self.last_message.store(unix_millis(), Ordering::Relaxed);
+        self.log.accept(message, Instant::now(), Some(accepted));
     }
 
     fn burst_end(&mut self) {
@@ -406,13 +437,22 @@ impl crate::ingress::Sink for LogEntrance {
 
 /// Prints how to connect, once, on standard output (not the log: the generated token
 /// must not end up in log files).
-fn announce(local: SocketAddr, ingress: &[String], cluster: Option<String>, token: Option<&str>) {
+fn announce(
+    local: SocketAddr,
+    ingress: &[String],
+    amqp: &[String],
+    cluster: Option<String>,
+    token: Option<&str>,
+) {
     let publish_to = ingress
         .first()
         .map(String::as_str)
         .unwrap_or("(no PULL socket)");
     if let Some(cluster) = cluster {
         println!("push-bridge cluster log: {cluster}");
+    }
+    for source in amqp {
+        println!("push-bridge consuming AMQP: {source}");
     }
     let Some(token) = token else {
         println!("push-bridge listening on {local}, publishing on {publish_to}");

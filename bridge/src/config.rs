@@ -21,7 +21,7 @@ pub use error::ConfigError;
 pub(crate) use load::load_text;
 pub use load::{load, load_with_env, Loaded, Overrides, Source, DEFAULT_PATH, ENV_PREFIX};
 pub use tree::{
-    AuthConfig, ClusterConfig, Config, DefaultProtocol, HistoryConfig, IngressConfig,
+    AmqpSource, AuthConfig, ClusterConfig, Config, DefaultProtocol, HistoryConfig, IngressConfig,
     IntrospectConfig, JwtConfig, LogConfig, LogFormat, ServerConfig, TlsConfig,
 };
 pub use units::{human_duration, human_duration_option, human_size};

@@ -51,5 +51,6 @@ pub mod ingress;
 pub mod json_text;
 pub mod ops;
 pub mod protocol;
+pub mod redact;
 pub mod server;
 pub mod topic;

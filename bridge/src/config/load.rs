@@ -257,7 +257,9 @@ fn dict_has(dict: &Dict, path: &[&str]) -> bool {
     let Some((first, rest)) = path.split_first() else {
         return true;
     };
-    match dict.get(*first) {
+    // `amqp[0]` in a key names an element of the list `amqp`: blamed on the list.
+    let name = first.split_once('[').map_or(*first, |(name, _)| name);
+    match dict.get(name) {
         None => false,
         Some(Value::Dict(_, inner)) => dict_has(inner, rest),
         Some(_) => true,

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 
 use super::load::{Loaded, Source};
 use crate::eventlog::redis::RedisAddress;
+pub use crate::redact::REDACTED;
 
 /// A key whose value never appears whole in output.
 #[derive(Debug, Clone, Copy)]
@@ -31,10 +32,11 @@ pub const SECRET_KEYS: &[Secret] = &[
         key: "cluster.redis",
         shown: RedisAddress::redacted,
     },
+    Secret {
+        key: "ingress.amqp.url",
+        shown: crate::redact::url,
+    },
 ];
-
-/// What a secret is printed as.
-pub const REDACTED: &str = "<redacted>";
 
 /// A secret printed as [`REDACTED`], whatever it is.
 pub fn hidden(_: &str) -> String {
@@ -94,13 +96,44 @@ fn render_table(
     let Json::Object(map) = table else {
         return;
     };
-    let join = |key: &str| match path {
-        "" => key.to_string(),
-        _ => format!("{path}.{key}"),
-    };
+    let leaves = render_leaves(path, map, comment, secrets);
+    if !path.is_empty() && (!leaves.is_empty() || map.is_empty()) {
+        out.push_str(&format!("\n[{path}]\n"));
+    }
+    out.push_str(&leaves);
+    for (key, value) in map.iter().filter(|(_, v)| v.is_object()) {
+        render_table(out, &join(path, key), value, comment, secrets);
+    }
+    // Lists of tables (`[[ingress.amqp]]`): each element its own section; its keys
+    // are named (and their secrets found) without the element's position.
+    for (key, elements) in map
+        .iter()
+        .filter_map(|(k, v)| table_list(v).map(|l| (k, l)))
+    {
+        let path = join(path, key);
+        for element in elements {
+            out.push_str(&format!("\n[[{path}]]\n"));
+            if let Json::Object(inner) = element {
+                out.push_str(&render_leaves(&path, inner, comment, secrets));
+                for (key, value) in inner.iter().filter(|(_, v)| v.is_object()) {
+                    render_table(out, &join(&path, key), value, comment, secrets);
+                }
+            }
+        }
+    }
+}
+
+/// The scalars and plain lists of one table, a line each.
+fn render_leaves(
+    path: &str,
+    map: &serde_json::Map<String, Json>,
+    comment: &dyn Fn(&str) -> String,
+    secrets: &[Secret],
+) -> String {
     let mut leaves = String::new();
-    for (key, value) in map.iter().filter(|(_, v)| !v.is_object()) {
-        let full = join(key);
+    let leaf = |v: &Json| !v.is_object() && table_list(v).is_none();
+    for (key, value) in map.iter().filter(|(_, v)| leaf(v)) {
+        let full = join(path, key);
         let note = comment(&full);
         let secret = secrets.iter().find(|s| s.key == full);
         let line = match (value, secret) {
@@ -114,12 +147,21 @@ fn render_table(
         };
         leaves.push_str(&line);
     }
-    if !path.is_empty() && (!leaves.is_empty() || map.is_empty()) {
-        out.push_str(&format!("\n[{path}]\n"));
+    leaves
+}
+
+/// A non-empty list whose elements are all tables.
+fn table_list(value: &Json) -> Option<&Vec<Json>> {
+    match value {
+        Json::Array(list) if !list.is_empty() && list.iter().all(Json::is_object) => Some(list),
+        _ => None,
     }
-    out.push_str(&leaves);
-    for (key, value) in map.iter().filter(|(_, v)| v.is_object()) {
-        render_table(out, &join(key), value, comment, secrets);
+}
+
+fn join(path: &str, key: &str) -> String {
+    match path {
+        "" => key.to_string(),
+        _ => format!("{path}.{key}"),
     }
 }
 
@@ -240,6 +282,28 @@ mod tests {
         let back: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(back["server"]["tls"]["cert"].as_str(), Some("/c.pem"));
         assert!(back["ingress"].get("topic_field").is_none());
+    }
+
+    #[test]
+    fn a_list_of_tables_is_one_section_each_with_its_passwords_hidden() {
+        let tree = json!({
+            "ingress": {"pull": [], "amqp": [
+                {"url": "amqp://guest:hunter2@127.0.0.1:5672/%2f", "queue": "swp_websocket", "exchange": null},
+                {"url": "amqps://h:5671/%2f", "exchange": "superdesk_notification", "prefetch": 9},
+            ]},
+        });
+        let out = render_tree(&tree, &no_source, SECRET_KEYS);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("\n[[ingress.amqp]]\nurl = \"amqp://guest:<redacted>@127.0.0.1:5672/%2f\"  # from ingress.amqp.url\nqueue = \"swp_websocket\"  # from ingress.amqp.queue\n# exchange = (unset)  # from ingress.amqp.exchange\n"),
+            "{out}"
+        );
+        let back: toml::Table = toml::from_str(&out).unwrap();
+        let sources = back["ingress"]["amqp"].as_array().unwrap();
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[1]["prefetch"].as_integer(), Some(9));
+        assert_eq!(sources[1]["url"].as_str(), Some("amqps://h:5671/%2f"));
+        assert_eq!(back["ingress"]["pull"].as_array().map(Vec::len), Some(0));
     }
 
     #[test]

@@ -169,6 +169,43 @@ pub struct IngressConfig {
     /// load balancer or monitor sees a dead pipeline.
     #[serde(default, with = "human_duration_option")]
     pub stale_after: Option<Duration>,
+    /// `[[ingress.amqp]]`: AMQP 0-9-1 sources (RabbitMQ), read beside the ZeroMQ
+    /// sockets (docs/superdesk.md).
+    pub amqp: Vec<AmqpSource>,
+}
+
+/// One AMQP source: a queue the bridge consumes, or an exchange it binds a queue of
+/// its own to. Each message body is one event, parsed like a one-frame ZeroMQ
+/// message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSource {
+    /// `amqp://user:password@host:port/vhost` (`amqps://` for TLS); the password is
+    /// never logged or printed.
+    pub url: String,
+    /// Consume this existing queue (Superdesk Publisher's `swp_websocket`).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Or: declare an exclusive, auto-delete queue bound to this exchange (every node
+    /// of a cluster then sees every message).
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// The binding key with `exchange` (a fanout exchange ignores it).
+    #[serde(default)]
+    pub routing_key: String,
+    /// The whole body is the event's data and this field of it the topic
+    /// (superdesk-core's `event`); unset: `ingress.topic_field`.
+    #[serde(default)]
+    pub topic_field: Option<String>,
+    /// Messages delivered and not yet acknowledged, at most.
+    #[serde(default = "AmqpSource::default_prefetch")]
+    pub prefetch: u16,
+}
+
+impl AmqpSource {
+    fn default_prefetch() -> u16 {
+        256
+    }
 }
 
 impl Default for IngressConfig {
@@ -181,6 +218,7 @@ impl Default for IngressConfig {
             topic_field: None,
             default_topic: None,
             stale_after: None,
+            amqp: Vec::new(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::tree::{ClusterConfig, Config, HistoryConfig};
+use super::tree::{AmqpSource, ClusterConfig, Config, HistoryConfig};
 use crate::eventlog::redis::RedisAddress;
 
 /// Smallest `server.max_inbound_frame_bytes`: enough for any subscribe frame.
@@ -55,11 +55,14 @@ impl Config {
         let ingress = &self.ingress;
         endpoints("ingress.pull", &ingress.pull)?;
         endpoints("ingress.sub", &ingress.sub)?;
-        if ingress.pull.is_empty() && ingress.sub.is_empty() {
+        if ingress.pull.is_empty() && ingress.sub.is_empty() && ingress.amqp.is_empty() {
             return Err(ConfigError::invalid(
                 "ingress",
-                "no endpoint to receive events from: set ingress.pull or ingress.sub",
+                "no endpoint to receive events from: set ingress.pull, ingress.sub or an [[ingress.amqp]] source",
             ));
+        }
+        for (n, source) in ingress.amqp.iter().enumerate() {
+            amqp_source(n, source)?;
         }
         if !ingress.sub.is_empty() && ingress.sub_prefixes.is_empty() {
             return Err(ConfigError::invalid(
@@ -143,6 +146,64 @@ fn endpoints(key: &str, list: &[String]) -> Result<(), ConfigError> {
                 format!("lists {endpoint:?} twice"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// One `[[ingress.amqp]]` source: an AMQP URL that parses, and exactly one of a queue
+/// to consume or an exchange to bind to. Keys are named `ingress.amqp[n].key`, `n`
+/// counting the sources from 0 in file order.
+fn amqp_source(n: usize, source: &AmqpSource) -> Result<(), ConfigError> {
+    let key = |name: &str| format!("ingress.amqp[{n}].{name}");
+    let url = crate::redact::url(&source.url);
+    if !(source.url.starts_with("amqp://") || source.url.starts_with("amqps://")) {
+        return Err(ConfigError::invalid(
+            &key("url"),
+            format!("{url:?} is not an AMQP URL; write e.g. \"amqp://guest:guest@127.0.0.1:5672/%2f\" (amqps:// for TLS)"),
+        ));
+    }
+    if let Err(error) = source.url.parse::<lapin::uri::AMQPUri>() {
+        return Err(ConfigError::invalid(
+            &key("url"),
+            format!("{url:?} is not an AMQP URL: {error}"),
+        ));
+    }
+    let queue = source.queue.as_deref().map(str::trim);
+    let exchange = source.exchange.as_deref().map(str::trim);
+    match (queue, exchange) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                &key("exchange"),
+                "is set beside queue; give one: queue (consume that existing queue) or exchange (bind a queue of the bridge's own to it)",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                &format!("ingress.amqp[{n}]"),
+                "names neither a queue nor an exchange; set queue = \"swp_websocket\" (consume that queue) or exchange = \"superdesk_notification\" (bind a queue of the bridge's own to it)",
+            ))
+        }
+        (Some(""), None) => return Err(ConfigError::invalid(&key("queue"), "is empty")),
+        (None, Some("")) => return Err(ConfigError::invalid(&key("exchange"), "is empty")),
+        (Some(_), None) if !source.routing_key.is_empty() => {
+            return Err(ConfigError::invalid(
+                &key("routing_key"),
+                "is set with queue; a binding key only applies to exchange",
+            ))
+        }
+        _ => {}
+    }
+    if source.topic_field.as_deref().is_some_and(str::is_empty) {
+        return Err(ConfigError::invalid(
+            &key("topic_field"),
+            "is empty; name the body's field that holds the topic (e.g. \"event\") or remove the key",
+        ));
+    }
+    if source.prefetch == 0 {
+        return Err(ConfigError::invalid(
+            &key("prefetch"),
+            "is 0, which RabbitMQ reads as no limit; give the most messages unacknowledged at once, e.g. 256",
+        ));
     }
     Ok(())
 }

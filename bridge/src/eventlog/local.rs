@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Continuity, EventLog, Pending};
+use super::{Accepted, Continuity, EventLog, Pending};
 use crate::event::IngressMessage;
 use crate::hub::{history_file, Hub, Outlet};
 
@@ -34,8 +34,11 @@ impl<O: Outlet> Local<O> {
 }
 
 impl<O: Outlet + 'static> EventLog for Local<O> {
-    fn accept(&self, message: IngressMessage, received: Instant) {
+    fn accept(&self, message: IngressMessage, received: Instant, accepted: Option<Accepted>) {
         self.hub.route(message, received);
+        if let Some(accepted) = accepted {
+            accepted();
+        }
     }
 
     fn burst_end(&self) {

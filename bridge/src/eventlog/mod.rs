@@ -34,6 +34,9 @@ pub enum Continuity {
     Unproven,
 }
 
+/// Runs once an event is safely in the log ([`EventLog::accept`]).
+pub type Accepted = Box<dyn FnOnce() + Send + Sync>;
+
 /// A boxed future, as the engines return them through the trait object.
 pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -42,7 +45,13 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub trait EventLog: Send + Sync + fmt::Debug {
     /// Takes one accepted message, on the ingress thread, in arrival order. May block
     /// while the log cannot take more (the ingress stops reading meanwhile).
-    fn accept(&self, message: IngressMessage, received: Instant);
+    ///
+    /// `accepted`, if given, runs once the event is safely in the log: routed into the
+    /// hub's history (one bridge), or appended to the cluster's log or found there
+    /// already (a duplicate). An AMQP source acknowledges the message then. It is
+    /// dropped without running when the log gives the event up (the drain's deadline
+    /// passed with Redis unreachable), so the broker delivers it again.
+    fn accept(&self, message: IngressMessage, received: Instant, accepted: Option<Accepted>);
 
     /// The end of an ingress burst.
     fn burst_end(&self);

@@ -11,6 +11,7 @@ use metrics::Counter;
 
 use super::message::{self, Rejection, Rules};
 use crate::event::IngressMessage;
+use crate::eventlog::Accepted;
 use crate::ops::metrics::{INGRESS_MESSAGES_TOTAL, INGRESS_REJECTED_TOTAL};
 use crate::ops::ratelimit::RateLimiter;
 
@@ -18,6 +19,13 @@ use crate::ops::ratelimit::RateLimiter;
 pub trait Sink: Send {
     /// One accepted message.
     fn message(&mut self, message: IngressMessage);
+
+    /// One accepted message, and what to run once the log holds it (an AMQP source
+    /// acknowledges the message then). By default: hands it on, then runs it.
+    fn message_then(&mut self, message: IngressMessage, accepted: Accepted) {
+        self.message(message);
+        accepted();
+    }
 
     /// No more messages are waiting right now: the end of a burst (one or more
     /// messages). A sink that buffers writes them out here.
@@ -97,12 +105,41 @@ impl Dispatch {
 
     /// One received message, all its frames, received at `now`.
     pub(super) fn on_message(&mut self, socket: SocketId, frames: &[&[u8]], now: Instant) {
+        self.handle(socket, frames, now, None);
+    }
+
+    /// [`on_message`](Self::on_message) for a message that must be settled:
+    /// `accepted` runs once the log holds it, or at once when it is rejected (a bad
+    /// message is dropped and counted, never redelivered).
+    pub(super) fn on_message_then(
+        &mut self,
+        socket: SocketId,
+        frames: &[&[u8]],
+        now: Instant,
+        accepted: Accepted,
+    ) {
+        self.handle(socket, frames, now, Some(accepted));
+    }
+
+    fn handle(
+        &mut self,
+        socket: SocketId,
+        frames: &[&[u8]],
+        now: Instant,
+        accepted: Option<Accepted>,
+    ) {
         if let Some(s) = self.sockets.get(socket.0) {
             s.received.increment(1);
         }
         match message::parse(frames, &self.rules) {
-            Ok(message) => self.sink.message(message),
+            Ok(message) => match accepted {
+                Some(accepted) => self.sink.message_then(message, accepted),
+                None => self.sink.message(message),
+            },
             Err(rejected) => {
+                if let Some(accepted) = accepted {
+                    accepted();
+                }
                 let reason = rejected.reason;
                 if let Some(counter) = Rejection::ALL
                     .iter()

@@ -1,13 +1,17 @@
-//! The ingress: publishers → bridge over ZeroMQ (docs/publishing.md "Wire format").
+//! The ingress: publishers → bridge over ZeroMQ (docs/publishing.md "Wire format"),
+//! and from AMQP queues ([`AmqpSources`], `[[ingress.amqp]]`, docs/superdesk.md).
 //! It binds one PULL socket per `ingress.pull` endpoint and connects one SUB socket
 //! per `ingress.sub` endpoint, receives on a dedicated thread, and hands every
 //! accepted message to a sink (the hub's entrance) in arrival order.
 //!
-//! Three parts with one job each, below [`Ingress`] (here), which starts and stops them:
+//! The parts with one job each, below [`Ingress`] (here), which starts and stops the
+//! ZeroMQ side:
 //! - [`message`] (pure) turns one message's frames into an
 //!   [`IngressMessage`](crate::event::IngressMessage) or a rejection;
 //! - `zmq` is the seam to libzmq: every ZeroMQ call of the bridge's ingress lives
 //!   there, so the backend can change without touching anything else;
+//! - `amqp` is the other backend: each source a lapin consumer, a thread that hands
+//!   on, and an acknowledgement once the log holds the event;
 //! - `dispatch` is what happens to a received message whatever the backend: it is
 //!   counted, parsed, and either handed on to the [`Sink`] or dropped with a
 //!   rate-limited warning and a counted reason. A bad message never stops the ingress.
@@ -18,6 +22,7 @@
 //! handles are created at start, so the metrics recorder must be installed before
 //! [`Ingress::start`].
 
+mod amqp;
 mod dispatch;
 mod error;
 pub mod message;
@@ -27,6 +32,7 @@ use crate::config::IngressConfig;
 use dispatch::Dispatch;
 use message::Rules;
 
+pub use amqp::{AmqpSources, SourceHealth};
 pub use dispatch::Sink;
 pub use error::IngressError;
 

@@ -70,12 +70,22 @@ impl LevelHandle {
 }
 
 fn level_filter(level: &str) -> Result<EnvFilter, LoggingError> {
-    EnvFilter::builder()
+    let filter = EnvFilter::builder()
         .parse(level)
         .map_err(|e| LoggingError::BadLevel {
             value: level.to_string(),
             reason: e.to_string(),
-        })
+        })?;
+    // The AMQP client logs each failed connection at ERROR, reconnects included; the
+    // bridge says the same as one rate-limited warning naming the source. Its own
+    // lines show only when `log.level` names it (e.g. "info,lapin=debug").
+    if level.contains("lapin") {
+        return Ok(filter);
+    }
+    Ok(match "lapin=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    })
 }
 
 /// The filter: a non-empty `RUST_LOG` if given, else `log.level`. The flag says which.

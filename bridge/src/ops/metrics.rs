@@ -32,6 +32,9 @@ pub const CLUSTER_BUFFERED_EVENTS: &str = "push_bridge_cluster_buffered_events";
 pub const CLUSTER_LOG_UP: &str = "push_bridge_cluster_log_up";
 pub const CLUSTER_RESUME_TOTAL: &str = "push_bridge_cluster_resume_total";
 pub const CLUSTER_UNREACHABLE_SECONDS_TOTAL: &str = "push_bridge_cluster_unreachable_seconds_total";
+pub const AMQP_UP: &str = "push_bridge_amqp_up";
+pub const AMQP_CONNECTS_TOTAL: &str = "push_bridge_amqp_connects_total";
+pub const AMQP_ACKED_TOTAL: &str = "push_bridge_amqp_acked_total";
 
 /// Installs the process-wide recorder and returns the handle that renders it. Call
 /// once; [`PrometheusHandle::run_upkeep`] must then run periodically.
@@ -63,7 +66,7 @@ pub const HELP: [(&str, &str); 14] = [
     (CONNECTIONS, "Open client connections, by protocol."),
     (CONNECTIONS_TOTAL, "Client connections accepted since start, by protocol."),
     (SUBSCRIPTIONS, "Subscriptions (pattern per connection) held now."),
-    (INGRESS_MESSAGES_TOTAL, "ZeroMQ messages received, by socket."),
+    (INGRESS_MESSAGES_TOTAL, "Ingress messages received, by socket (a ZeroMQ endpoint or an AMQP source)."),
     (INGRESS_REJECTED_TOTAL, "Ingress messages dropped, by reason (bad JSON, bad topic, too large, duplicate id, ...)."),
     (EVENTS_QUEUED_TOTAL, "Event frames handed to client connections, by protocol."),
     (EVENTS_DELIVERED_TOTAL, "Event frames written to client sockets, by protocol."),
@@ -108,8 +111,24 @@ pub const CLUSTER_HELP: [(&str, &str); 7] = [
     ),
 ];
 
+/// The `# HELP` text of the metrics of the AMQP sources (`[[ingress.amqp]]`).
+pub const AMQP_HELP: [(&str, &str); 3] = [
+    (
+        AMQP_UP,
+        "1 while this AMQP source is connected and consuming, else 0.",
+    ),
+    (
+        AMQP_CONNECTS_TOTAL,
+        "Times this AMQP source connected and started consuming.",
+    ),
+    (
+        AMQP_ACKED_TOTAL,
+        "AMQP messages acknowledged: accepted into the log, or rejected and counted.",
+    ),
+];
+
 fn describe_all() {
-    for (name, help) in HELP.into_iter().chain(CLUSTER_HELP) {
+    for (name, help) in HELP.into_iter().chain(CLUSTER_HELP).chain(AMQP_HELP) {
         if name == DELIVERY_LATENCY_SECONDS {
             metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
         } else if name.ends_with("_total") {

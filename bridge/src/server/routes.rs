@@ -60,6 +60,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
     } else if !state.egress.log.is_up() {
         (StatusCode::SERVICE_UNAVAILABLE, "log unreachable\n").into_response()
+    } else if let Some(source) = state.sources.first_down() {
+        let message = format!("source down: {source}\n");
+        (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
     } else if let Some(stale_after) = state
         .stale_after
         .filter(|limit| state.last_message_age() > *limit)

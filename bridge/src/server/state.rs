@@ -11,6 +11,7 @@ use super::limits::Limits;
 use crate::auth::CurrentAuth;
 use crate::config::ServerConfig;
 use crate::egress::Egress;
+use crate::ingress::SourceHealth;
 
 #[derive(Debug)]
 pub struct AppState {
@@ -29,6 +30,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Ingress bound and listener accepting.
     pub ready: AtomicBool,
+    /// Whether each AMQP source is consuming (`/readyz`).
+    pub sources: SourceHealth,
 }
 
 impl AppState {

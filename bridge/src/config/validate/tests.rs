@@ -108,7 +108,7 @@ fn ingress_needs_an_endpoint_and_sub_needs_prefixes() {
     let e = refused(|c| c.ingress.pull.clear());
     assert_eq!(
         e,
-        "ingress: no endpoint to receive events from: set ingress.pull or ingress.sub"
+        "ingress: no endpoint to receive events from: set ingress.pull, ingress.sub or an [[ingress.amqp]] source"
     );
     let sub_only = |c: &mut Config| {
         c.ingress.pull.clear();
@@ -336,4 +336,81 @@ fn cluster_names_must_not_be_empty_and_the_buffer_holds_something() {
         }),
         "cluster.buffer: is 0; it must be at least 1"
     );
+}
+
+fn amqp(queue: Option<&str>, exchange: Option<&str>) -> crate::config::AmqpSource {
+    crate::config::AmqpSource {
+        url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+        queue: queue.map(Into::into),
+        exchange: exchange.map(Into::into),
+        routing_key: String::new(),
+        topic_field: None,
+        prefetch: 256,
+    }
+}
+
+#[test]
+fn an_amqp_source_alone_is_an_ingress() {
+    assert_eq!(
+        check(|c| {
+            c.ingress.pull.clear();
+            c.ingress.amqp = vec![amqp(Some("swp_websocket"), None)];
+        }),
+        None
+    );
+    assert_eq!(
+        check(|c| c.ingress.amqp = vec![amqp(None, Some("superdesk_notification"))]),
+        None
+    );
+}
+
+#[test]
+fn an_amqp_source_names_one_queue_or_one_exchange() {
+    let with = |source: crate::config::AmqpSource| {
+        refused(move |c| c.ingress.amqp = vec![amqp(Some("q"), None), source])
+    };
+    assert!(with(amqp(None, None))
+        .starts_with("ingress.amqp[1]: names neither a queue nor an exchange"));
+    assert!(with(amqp(Some("q"), Some("x")))
+        .starts_with("ingress.amqp[1].exchange: is set beside queue"));
+    assert_eq!(
+        with(amqp(Some(" "), None)),
+        "ingress.amqp[1].queue: is empty"
+    );
+    assert_eq!(
+        with(amqp(None, Some(""))),
+        "ingress.amqp[1].exchange: is empty"
+    );
+    let mut keyed = amqp(Some("q"), None);
+    keyed.routing_key = "k".into();
+    assert!(with(keyed).starts_with("ingress.amqp[1].routing_key: is set with queue"));
+    let mut keyed = amqp(None, Some("x"));
+    keyed.routing_key = "k".into();
+    assert_eq!(check(|c| c.ingress.amqp = vec![keyed]), None);
+}
+
+#[test]
+fn an_amqp_source_has_a_url_a_prefetch_and_a_topic_field_that_mean_something() {
+    let with = |change: fn(&mut crate::config::AmqpSource)| {
+        let mut source = amqp(Some("q"), None);
+        change(&mut source);
+        check(move |c| c.ingress.amqp = vec![source])
+    };
+    let refused = with(|s| s.url = "http://guest:hunter2@127.0.0.1:5672/".into()).unwrap();
+    assert!(
+        refused.starts_with(
+            "ingress.amqp[0].url: \"http://guest:<redacted>@127.0.0.1:5672/\" is not an AMQP URL"
+        ),
+        "{refused}"
+    );
+    let refused = with(|s| s.url = "amqp://guest:hunter2@127.0.0.1:notaport/%2f".into()).unwrap();
+    assert!(refused.starts_with("ingress.amqp[0].url: \"amqp://guest:<redacted>@127.0.0.1:notaport/%2f\" is not an AMQP URL: "), "{refused}");
+    assert!(!refused.contains("hunter2"), "{refused}");
+    assert_eq!(with(|s| s.url = "amqps://mq.example/%2f".into()), None);
+    assert!(with(|s| s.prefetch = 0)
+        .unwrap()
+        .starts_with("ingress.amqp[0].prefetch: is 0"));
+    assert!(with(|s| s.topic_field = Some(String::new()))
+        .unwrap()
+        .starts_with("ingress.amqp[0].topic_field: is empty"));
 }

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::redact::UrlRedacted as Redacted;
+
 /// A parsed `cluster.redis`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum RedisAddress {
@@ -138,25 +140,6 @@ fn decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// An address with the password part of its credentials replaced by `<redacted>`.
-struct Redacted<'a>(&'a str);
-
-impl fmt::Display for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.0;
-        let Some((scheme, rest)) = text.split_once("://") else {
-            return f.write_str(text);
-        };
-        let Some((credentials, host)) = rest.rsplit_once('@') else {
-            return f.write_str(text);
-        };
-        match credentials.split_once(':') {
-            Some((user, _)) => write!(f, "{scheme}://{user}:<redacted>@{host}"),
-            None => write!(f, "{scheme}://<redacted>@{host}"),
-        }
-    }
 }
 
 impl fmt::Debug for RedisAddress {

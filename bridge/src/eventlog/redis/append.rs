@@ -15,8 +15,16 @@ use tokio::sync::mpsc;
 use super::entry::Position;
 use super::shared::{Backoff, Shared, TailState};
 use crate::event::IngressMessage;
+use crate::eventlog::Accepted;
 use crate::ops::metrics;
 use crate::ops::ratelimit::RateLimiter;
+
+/// An accepted message waiting for the appender, and what to run once it is in the
+/// log.
+pub(super) struct Queued {
+    pub(super) message: IngressMessage,
+    pub(super) accepted: Option<Accepted>,
+}
 
 /// Events per script call at most.
 const MAX_BATCH: usize = 512;
@@ -35,7 +43,7 @@ static SCRIPT: std::sync::LazyLock<Script> =
 /// passes with Redis unreachable; then says so on `done`.
 pub(super) async fn run<O>(
     shared: Arc<Shared<O>>,
-    mut queue: mpsc::Receiver<IngressMessage>,
+    mut queue: mpsc::Receiver<Queued>,
     done: std::sync::mpsc::Sender<()>,
 ) {
     // This appender's key: the node's name and a number of this run's own.
@@ -49,7 +57,7 @@ pub(super) async fn run<O>(
     let mut connection: Option<MultiplexedConnection> = None;
     let mut backoff = Backoff::new();
     let mut warn = RateLimiter::<()>::new(Duration::from_secs(10));
-    let mut batch: Vec<IngressMessage> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     // The last entry this appender appended, and whether the log must be checked to
     // still have it (after a reconnect: a failover may have lost it).
     let mut last_appended: Option<(Position, String)> = None;
@@ -78,13 +86,13 @@ pub(super) async fn run<O>(
         let Some(first) = first else {
             break;
         };
-        let mut bytes = first.data.len();
+        let mut bytes = first.message.data.len();
         batch.push(first);
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match queue.try_recv() {
-                Ok(message) => {
-                    bytes += message.data.len();
-                    batch.push(message);
+                Ok(queued) => {
+                    bytes += queued.message.data.len();
+                    batch.push(queued);
                 }
                 Err(_) => break,
             }
@@ -165,7 +173,11 @@ pub(super) async fn run<O>(
                 }
             }
         }
-        batch.clear();
+        for queued in batch.drain(..) {
+            if let Some(accepted) = queued.accepted {
+                accepted();
+            }
+        }
         metrics::cluster_buffered(queue.len());
     }
     let _ = done.send(());
@@ -205,7 +217,7 @@ async fn append<O>(
     appender: &str,
     sequence: u64,
     expected: Option<&(Position, String)>,
-    batch: &[IngressMessage],
+    batch: &[Queued],
 ) -> redis::RedisResult<Appended> {
     let keys = &shared.keys;
     let min_id = Position::at(
@@ -231,7 +243,7 @@ async fn append<O>(
         .arg(sequence)
         .arg(expected.map(|(p, _)| p.to_string()).unwrap_or_default())
         .arg(expected.map_or("", |(_, epoch)| epoch.as_str()));
-    for message in batch {
+    for Queued { message, .. } in batch {
         invocation
             .arg(message.id.as_deref().unwrap_or(""))
             .arg(message.topic.as_str())

@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 pub use address::RedisAddress;
+use append::Queued;
 use connect::Connector;
 use shared::{Keys, Shared, TailState};
 
-use super::{Continuity, EventLog, Pending};
+use super::{Accepted, Continuity, EventLog, Pending};
 use crate::config::{ClusterConfig, HistoryConfig};
 use crate::event::IngressMessage;
 use crate::hub::{Hub, Outlet};
@@ -51,7 +52,7 @@ const CONTINUITY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct RedisLog<O> {
     shared: Arc<Shared<O>>,
-    queue: Mutex<Option<mpsc::Sender<IngressMessage>>>,
+    queue: Mutex<Option<mpsc::Sender<Queued>>>,
     /// Messages accepted and not yet handed to the appender's queue.
     lost: AtomicU64,
     appender_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -119,13 +120,13 @@ impl<O: Outlet + 'static> RedisLog<O> {
 const FULL_QUEUE_PAUSE: Duration = Duration::from_micros(200);
 
 impl<O: Outlet + 'static> EventLog for RedisLog<O> {
-    fn accept(&self, message: IngressMessage, _received: Instant) {
+    fn accept(&self, message: IngressMessage, _received: Instant, accepted: Option<Accepted>) {
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(queue) = queue else {
             self.lost.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let mut message = message;
+        let mut message = Queued { message, accepted };
         loop {
             match queue.try_send(message) {
                 Ok(()) => break,

@@ -1,0 +1,520 @@
+//! The AMQP 0-9-1 sources (`[[ingress.amqp]]`, RabbitMQ; docs/superdesk.md): each
+//! consumes one queue (an existing one, or an exclusive one of its own bound to an
+//! exchange), hands every message body to its own [`Dispatch`] as a one-frame message,
+//! and acknowledges the message once the log holds its event, or at once when it is
+//! rejected (counted, never redelivered). At most `prefetch` messages are delivered and
+//! not yet acknowledged; what is unacknowledged when a connection ends the broker
+//! delivers again, so a broker restart or a network loss loses nothing it kept.
+//!
+//! Per source, three parts with one job each:
+//! - the consumer task (async, lapin) connects, declares, consumes and passes each
+//!   delivery on in order; it reconnects with backoff whenever the connection or the
+//!   channel ends, and says whether the source is up (`/readyz`, `push_bridge_amqp_up`);
+//! - the ingress thread (`amqp-N`) parses and hands on, like the ZeroMQ thread (the
+//!   log's `accept` may block, and a single bridge routes there);
+//! - the acknowledgements, each its own small task, spawned when the log says the
+//!   event is in; tracked, so a graceful stop sends them all before it closes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use metrics::{Counter, Gauge};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::dispatch::{Dispatch, SocketId};
+use super::message::Rules;
+use super::Sink;
+use crate::config::{AmqpSource, IngressConfig};
+use crate::ops::metrics::{AMQP_ACKED_TOTAL, AMQP_CONNECTS_TOTAL, AMQP_UP};
+use crate::ops::ratelimit::RateLimiter;
+use crate::ops::shutdown::{Shutdown, TaskTracker};
+
+/// How long connecting and each declaration may take before the try counts as failed.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A source that keeps failing is warned about once per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One received message body and how to acknowledge it.
+struct Delivery {
+    body: Vec<u8>,
+    acker: lapin::Acker,
+}
+
+/// The running AMQP sources.
+pub struct AmqpSources {
+    sources: Vec<Running>,
+}
+
+struct Running {
+    label: String,
+    up: Arc<AtomicBool>,
+    /// Cancelled to stop consuming (the drain).
+    stop: Shutdown,
+    /// Cancelled to close the connection, once every acknowledgement went out.
+    close: Shutdown,
+    consumer: JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    acks: TaskTracker,
+}
+
+impl AmqpSources {
+    /// Starts every `[[ingress.amqp]]` source of `config` on the current runtime, each
+    /// handing its messages to a sink `sink()` makes. The broker need not be reachable
+    /// yet: each source keeps trying and is down (`/readyz`) meanwhile.
+    pub fn start(
+        config: &IngressConfig,
+        mut sink: impl FnMut() -> Box<dyn Sink>,
+    ) -> Result<AmqpSources, String> {
+        let mut sources = Vec::new();
+        for (n, source) in config.amqp.iter().enumerate() {
+            sources.push(Running::start(n, config, source, sink())?);
+        }
+        Ok(AmqpSources { sources })
+    }
+
+    /// How each source is named in metrics, logs and `/readyz`.
+    pub fn labels(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.label.clone()).collect()
+    }
+
+    /// The sources' up flags, for `/readyz`.
+    pub fn health(&self) -> SourceHealth {
+        SourceHealth(
+            self.sources
+                .iter()
+                .map(|s| (s.label.clone(), Arc::clone(&s.up)))
+                .collect(),
+        )
+    }
+
+    /// The drain, first part: stops consuming and waits (blocking) until each source's
+    /// thread has handed on every message it had received. What the broker had
+    /// delivered and the bridge not taken in is delivered again (to another
+    /// consumer, or to this bridge's next run).
+    pub fn stop_consuming(&mut self) {
+        for source in &self.sources {
+            source.stop.cancel();
+        }
+        for source in &mut self.sources {
+            if let Some(thread) = source.thread.take() {
+                if thread.join().is_err() {
+                    tracing::error!(source = %source.label, "the AMQP ingress thread panicked");
+                }
+            }
+        }
+    }
+
+    /// The drain, last part, once the log has closed (every event it took in is in):
+    /// sends the acknowledgements still under way, until `deadline`, then closes each
+    /// connection. A message whose acknowledgement did not go out is delivered again.
+    /// Call [`stop_consuming`](Self::stop_consuming) first.
+    pub async fn close(self, deadline: Instant) {
+        // Acknowledging takes a moment even when the drain used up its time.
+        let deadline = tokio::time::Instant::from_std(deadline)
+            .max(tokio::time::Instant::now() + Duration::from_secs(1));
+        for source in self.sources {
+            source.stop.cancel();
+            source.acks.close();
+            if tokio::time::timeout_at(deadline, source.acks.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(source = %source.label, "the drain timeout passed before every AMQP acknowledgement was sent; the broker will deliver those messages again");
+            }
+            source.close.cancel();
+            let mut consumer = source.consumer;
+            if tokio::time::timeout(Duration::from_secs(2), &mut consumer)
+                .await
+                .is_err()
+            {
+                consumer.abort();
+            }
+        }
+    }
+}
+
+/// Whether each AMQP source is consuming now.
+#[derive(Debug, Default, Clone)]
+pub struct SourceHealth(Vec<(String, Arc<AtomicBool>)>);
+
+impl SourceHealth {
+    /// The first source that is down, if any.
+    pub fn first_down(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(_, up)| !up.load(Ordering::Acquire))
+            .map(|(label, _)| label.as_str())
+    }
+}
+
+impl Running {
+    fn start(
+        n: usize,
+        config: &IngressConfig,
+        source: &AmqpSource,
+        sink: Box<dyn Sink>,
+    ) -> Result<Running, String> {
+        let label = label(source);
+        let mut rules = Rules::from(config);
+        if source.topic_field.is_some() {
+            rules.topic_field = source.topic_field.clone();
+        }
+        let mut dispatch = Dispatch::new(rules, sink);
+        let socket = dispatch.add_socket(&label);
+
+        let up = Arc::new(AtomicBool::new(false));
+        let stop = Shutdown::new();
+        let close = Shutdown::new();
+        let acks = TaskTracker::new();
+        let (deliveries, receiver) = mpsc::channel(usize::from(source.prefetch).max(1));
+        let gauges = SourceMetrics::new(&label);
+        gauges.up.set(0.0);
+
+        let thread = std::thread::Builder::new()
+            .name(format!("amqp-{n}"))
+            .spawn({
+                let acks = acks.clone();
+                let acked = gauges.acked.clone();
+                let runtime = tokio::runtime::Handle::current();
+                move || hand_on(receiver, dispatch, socket, acks, acked, runtime)
+            })
+            .map_err(|e| format!("cannot start the AMQP ingress thread: {e}"))?;
+        let consumer = tokio::spawn(consume(Consumer {
+            source: source.clone(),
+            label: label.clone(),
+            deliveries,
+            up: Arc::clone(&up),
+            metrics: gauges,
+            stop: stop.clone(),
+            close: close.clone(),
+        }));
+        Ok(Running {
+            label,
+            up,
+            stop,
+            close,
+            consumer,
+            thread: Some(thread),
+            acks,
+        })
+    }
+}
+
+/// `amqp://host:port/vhost queue NAME` (or `exchange NAME`): the source without its
+/// credentials.
+fn label(source: &AmqpSource) -> String {
+    let url = &source.url;
+    let without_credentials = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => url.clone(),
+    };
+    match (&source.queue, &source.exchange) {
+        (Some(queue), _) => format!("{without_credentials} queue {queue}"),
+        (None, Some(exchange)) => format!("{without_credentials} exchange {exchange}"),
+        (None, None) => without_credentials,
+    }
+}
+
+struct SourceMetrics {
+    up: Gauge,
+    connects: Counter,
+    acked: Counter,
+}
+
+impl SourceMetrics {
+    fn new(label: &str) -> Self {
+        let source = label.to_string();
+        SourceMetrics {
+            up: metrics::gauge!(AMQP_UP, "source" => source.clone()),
+            connects: metrics::counter!(AMQP_CONNECTS_TOTAL, "source" => source.clone()),
+            acked: metrics::counter!(AMQP_ACKED_TOTAL, "source" => source),
+        }
+    }
+}
+
+/// The ingress thread: parses and hands on each delivery in order, and ends a burst
+/// when none is waiting. Ends when the consumer task stops and everything it passed
+/// on was handed on.
+fn hand_on(
+    mut receiver: mpsc::Receiver<Delivery>,
+    mut dispatch: Dispatch,
+    socket: SocketId,
+    acks: TaskTracker,
+    acked: Counter,
+    runtime: tokio::runtime::Handle,
+) {
+    let one = |delivery: Delivery, dispatch: &mut Dispatch| {
+        let Delivery { body, acker } = delivery;
+        let acks = acks.clone();
+        let acked = acked.clone();
+        let runtime = runtime.clone();
+        let settle = Box::new(move || {
+            acks.spawn_on(
+                async move {
+                    // A channel that closed meanwhile cannot take it (false, or an
+                    // error): the broker delivers the message again.
+                    if let Ok(true) = acker.ack(BasicAckOptions::default()).await {
+                        acked.increment(1);
+                    }
+                },
+                &runtime,
+            );
+        });
+        dispatch.on_message_then(socket, &[&body], Instant::now(), settle);
+    };
+    while let Some(first) = receiver.blocking_recv() {
+        one(first, &mut dispatch);
+        while let Ok(next) = receiver.try_recv() {
+            one(next, &mut dispatch);
+        }
+        dispatch.on_burst_end();
+    }
+}
+
+/// What the consumer task needs.
+struct Consumer {
+    source: AmqpSource,
+    label: String,
+    deliveries: mpsc::Sender<Delivery>,
+    up: Arc<AtomicBool>,
+    metrics: SourceMetrics,
+    stop: Shutdown,
+    close: Shutdown,
+}
+
+impl Consumer {
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+        self.metrics.up.set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+/// Why a session with the broker ended.
+enum Ended {
+    /// The drain: consuming stopped; the connection stays open for the
+    /// acknowledgements still to come.
+    Stopped(Connection),
+    /// The connection, the channel or a declaration failed: try again.
+    Failed(String),
+}
+
+/// The consumer task: sessions with the broker, one after another, until the drain.
+async fn consume(consumer: Consumer) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut warn = RateLimiter::<()>::new(WARN_INTERVAL);
+    let mut was_up = false;
+    loop {
+        match session(&consumer).await {
+            Ended::Stopped(connection) => {
+                consumer.set_up(false);
+                // Every message handed on is in the log once the drain gets here;
+                // keep the connection until their acknowledgements went out.
+                drop(consumer.deliveries);
+                consumer.close.cancelled().await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    connection.close(200, "push-bridge is stopping".into()),
+                )
+                .await;
+                return;
+            }
+            Ended::Failed(error) => {
+                if consumer.up.load(Ordering::Acquire) {
+                    was_up = true;
+                }
+                consumer.set_up(false);
+                if consumer.stop.is_cancelled() {
+                    return;
+                }
+                // The first failure after consuming is always told; a source that
+                // keeps failing, once per interval.
+                let now = std::time::Instant::now();
+                if was_up || warn.check((), now).is_some() {
+                    tracing::warn!(source = %consumer.label, %error, retry_in = ?backoff, "AMQP source down; reconnecting");
+                }
+                was_up = false;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = consumer.stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        if consumer.up.load(Ordering::Acquire) {
+            backoff = FIRST_BACKOFF;
+        }
+    }
+}
+
+/// One connection: connect, declare, consume until it fails or the drain begins.
+async fn session(consumer: &Consumer) -> Ended {
+    let source = &consumer.source;
+    let step = |what: &'static str| move |e: lapin::Error| format!("{what}: {e}");
+    let connecting = Connection::connect(
+        &source.url,
+        ConnectionProperties::default().with_connection_name("push-bridge".into()),
+    );
+    let connection = tokio::select! {
+        connected = tokio::time::timeout(STEP_TIMEOUT, connecting) => match connected {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(e)) => return Ended::Failed(format!("cannot connect: {e}")),
+            Err(_) => return Ended::Failed(format!("cannot connect within {STEP_TIMEOUT:?}")),
+        },
+        _ = consumer.stop.cancelled() => return Ended::Failed("stopped while connecting".into()),
+    };
+    let consuming = async {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(step("cannot open a channel"))?;
+        channel
+            .basic_qos(source.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(step("cannot set the prefetch"))?;
+        let queue = match (&source.queue, &source.exchange) {
+            (Some(queue), _) => {
+                // Passive: the queue is the operator's (Publisher's install guide
+                // declares and binds it); a missing one is an error, not made here.
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                };
+                channel
+                    .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                    .await
+                    .map_err(step("cannot find the queue"))?;
+                queue.clone()
+            }
+            (None, Some(exchange)) => {
+                // The bridge's own queue: gone with the connection, so a stopped
+                // bridge leaves nothing filling up on the broker.
+                let own = QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                };
+                let declared = channel
+                    .queue_declare("".into(), own, FieldTable::default())
+                    .await
+                    .map_err(step("cannot declare the bridge's queue"))?;
+                let name = declared.name().to_string();
+                channel
+                    .queue_bind(
+                        name.as_str().into(),
+                        exchange.as_str().into(),
+                        source.routing_key.as_str().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(step("cannot bind to the exchange"))?;
+                name
+            }
+            (None, None) => return Err("neither queue nor exchange is set".to_string()),
+        };
+        let stream = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(step("cannot consume"))?;
+        Ok::<_, String>((channel, stream))
+    };
+    let (channel, mut stream) = match tokio::time::timeout(STEP_TIMEOUT, consuming).await {
+        Ok(Ok(consuming)) => consuming,
+        Ok(Err(error)) => return Ended::Failed(error),
+        Err(_) => return Ended::Failed(format!("no answer within {STEP_TIMEOUT:?}")),
+    };
+    consumer.set_up(true);
+    consumer.metrics.connects.increment(1);
+    tracing::info!(source = %consumer.label, prefetch = source.prefetch, "AMQP source consuming");
+    loop {
+        tokio::select! {
+            biased;
+            _ = consumer.stop.cancelled() => {
+                let tag = stream.tag();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    channel.basic_cancel(tag, BasicCancelOptions::default()),
+                )
+                .await;
+                return Ended::Stopped(connection);
+            }
+            next = stream.next() => match next {
+                Some(Ok(delivery)) => {
+                    let delivery = Delivery { body: delivery.data, acker: delivery.acker };
+                    if consumer.deliveries.send(delivery).await.is_err() {
+                        return Ended::Failed("the ingress thread ended".into());
+                    }
+                }
+                Some(Err(error)) => return Ended::Failed(format!("consuming failed: {error}")),
+                None => return Ended::Failed("the broker cancelled the consumer".into()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(url: &str, queue: Option<&str>, exchange: Option<&str>) -> AmqpSource {
+        AmqpSource {
+            url: url.into(),
+            queue: queue.map(Into::into),
+            exchange: exchange.map(Into::into),
+            routing_key: String::new(),
+            topic_field: None,
+            prefetch: 256,
+        }
+    }
+
+    #[test]
+    fn a_label_names_the_broker_and_the_queue_but_no_credentials() {
+        assert_eq!(
+            label(&source(
+                "amqp://guest:hunter2@127.0.0.1:5672/%2f",
+                Some("swp_websocket"),
+                None
+            )),
+            "amqp://127.0.0.1:5672/%2f queue swp_websocket"
+        );
+        assert_eq!(
+            label(&source(
+                "amqps://mq.example:5671/sd",
+                None,
+                Some("superdesk_notification")
+            )),
+            "amqps://mq.example:5671/sd exchange superdesk_notification"
+        );
+    }
+
+    #[test]
+    fn health_names_the_first_source_down() {
+        let up = Arc::new(AtomicBool::new(true));
+        let down = Arc::new(AtomicBool::new(false));
+        let health = SourceHealth(vec![("a".into(), up), ("b".into(), Arc::clone(&down))]);
+        assert_eq!(health.first_down(), Some("b"));
+        down.store(true, Ordering::Release);
+        assert_eq!(health.first_down(), None);
+        assert_eq!(SourceHealth::default().first_down(), None);
+    }
+}
