@@ -51,7 +51,7 @@ fn mentioned_keys(text: &str) -> BTreeMap<String, Option<String>> {
     for line in text.lines() {
         let line = line.trim();
         let line = line.strip_prefix('#').map_or(line, str::trim_start);
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        if let Some(name) = table_header(line) {
             if is_key_path(name) {
                 section = name.to_string();
                 keys.insert(section.clone(), None);
@@ -76,6 +76,16 @@ fn mentioned_keys(text: &str) -> BTreeMap<String, Option<String>> {
     keys
 }
 
+/// The name in a `[table]` or `[[list.of.tables]]` header.
+fn table_header(line: &str) -> Option<&str> {
+    let name = line.strip_prefix('[')?.strip_suffix(']')?;
+    Some(
+        name.strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name),
+    )
+}
+
 fn is_key_path(name: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|part| {
@@ -88,7 +98,7 @@ fn printed_defaults(text: &str) -> BTreeMap<String, String> {
     let mut section = String::new();
     let mut defaults = BTreeMap::new();
     for line in text.lines() {
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        if let Some(name) = table_header(line) {
             section = name.to_string();
         } else if let Some(value) = line.strip_suffix("  # default") {
             if let Some((key, value)) = value.split_once(" = ") {
@@ -102,7 +112,8 @@ fn printed_defaults(text: &str) -> BTreeMap<String, String> {
 }
 
 /// A config that turns every optional section on ([server.tls], [auth.jwt],
-/// [auth.introspect], [cluster]), so check-config prints all their keys. The TLS pair
+/// [auth.introspect], [cluster], one [[ingress.amqp]]), so check-config prints all
+/// their keys. The TLS pair
 /// is real (openssl), in case check-config ever reads it.
 fn everything_on(dir: &Path) -> PathBuf {
     let cert = dir.join("cert.pem");
@@ -132,7 +143,8 @@ fn everything_on(dir: &Path) -> PathBuf {
         "[server.tls]\ncert = {cert:?}\nkey = {key:?}\n\n\
          [auth.jwt]\nsecret = \"0123456789abcdef0123456789abcdef\"\n\n\
          [auth.introspect]\nurl = \"https://publisher.example.com/check\"\n\n\
-         [cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n",
+         [cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n\n\
+         [[ingress.amqp]]\nurl = \"amqp://127.0.0.1:5672/%2f\"\nqueue = \"swp_websocket\"\n",
         cert = cert.display().to_string(),
         key = key.display().to_string(),
     );
@@ -174,6 +186,8 @@ fn every_key_is_documented_and_every_documented_key_exists() {
         "auth.introspect.url",
         "cluster.redis",
         "cluster.node",
+        "ingress.amqp.url",
+        "ingress.amqp.prefetch",
     ] {
         assert!(
             known.contains_key(optional),
@@ -258,7 +272,8 @@ fn reference_keys(text: &str) -> BTreeMap<String, Option<String>> {
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix('#') {
             let name = heading.trim_start_matches('#').trim();
-            section = (name.strip_prefix("`[").and_then(|n| n.strip_suffix("]`")))
+            section = (name.strip_prefix('`').and_then(|n| n.strip_suffix('`')))
+                .and_then(table_header)
                 .filter(|n| is_key_path(n))
                 .map(str::to_string);
             if let Some(section) = &section {
@@ -287,7 +302,7 @@ fn the_reference_reader_reads_sections_and_rows() {
     let text = "# Configuration\n\n| key | default |\n|---|---|\n| `stray` | `1` |\n\n\
                 ## `[server]`\n\n| key | default | meaning |\n|---|---|---|\n\
                 | `listen` | `\"127.0.0.1:8080\"` | where |\n| `tls_like` | unset | x |\n\n\
-                ### `[server.tls]`\n\n| `cert` | — | PEM |\n\n## Units\n\n| `not_a_key` | `2` |\n";
+                ### `[server.tls]`\n\n| `cert` | — | PEM |\n\n### `[[ingress.amqp]]`\n\n| `url` | — | AMQP |\n\n## Units\n\n| `not_a_key` | `2` |\n";
     let keys = reference_keys(text);
     let expected: BTreeMap<String, Option<String>> = [
         ("server", None),
@@ -295,6 +310,8 @@ fn the_reference_reader_reads_sections_and_rows() {
         ("server.tls_like", Some("unset")),
         ("server.tls", None),
         ("server.tls.cert", Some("—")),
+        ("ingress.amqp", None),
+        ("ingress.amqp.url", Some("—")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.map(str::to_string)))

@@ -262,6 +262,10 @@ fn dict_has(dict: &Dict, path: &[&str]) -> bool {
     match dict.get(name) {
         None => false,
         Some(Value::Dict(_, inner)) => dict_has(inner, rest),
+        // A list of tables ([[ingress.amqp]]): set when any of them sets the key.
+        Some(Value::Array(_, items)) if !rest.is_empty() => items
+            .iter()
+            .any(|item| matches!(item, Value::Dict(_, inner) if dict_has(inner, rest))),
         Some(_) => true,
     }
 }
