@@ -34,7 +34,7 @@ use super::dispatch::{Dispatch, SocketId};
 use super::message::Rules;
 use super::Sink;
 use crate::config::{AmqpSource, IngressConfig};
-use crate::ops::metrics::{AMQP_ACKED_TOTAL, AMQP_CONNECTS_TOTAL, AMQP_UP};
+use crate::ops::metrics::{AMQP_ACKED_TOTAL, AMQP_CONNECTS_TOTAL, AMQP_UP, INGRESS_REJECTED_TOTAL};
 use crate::ops::ratelimit::RateLimiter;
 use crate::ops::shutdown::{Shutdown, TaskTracker};
 
@@ -49,7 +49,54 @@ const WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// One received message body and how to acknowledge it.
 struct Delivery {
     body: Vec<u8>,
+    /// The producer's `message_id` property, if it set one.
+    message_id: Option<String>,
+    /// The broker delivered it before (a connection ended before its acknowledgement).
+    redelivered: bool,
     acker: lapin::Acker,
+}
+
+/// The bodies this source handed on most recently (their hashes), so that a message
+/// the broker delivers again after a lost connection, whose event is already in the
+/// log but whose acknowledgement did not arrive, is not delivered to clients twice.
+/// Only redelivered messages are looked up; a message with an id (its body's or its
+/// `message_id`) is recognised by that id in the log as well.
+struct Recent {
+    order: std::collections::VecDeque<u64>,
+    set: std::collections::HashSet<u64>,
+    capacity: usize,
+}
+
+impl Recent {
+    fn new(capacity: usize) -> Self {
+        Recent {
+            order: std::collections::VecDeque::with_capacity(capacity),
+            set: std::collections::HashSet::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    fn hash(body: &[u8]) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        body.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        self.set.contains(&hash)
+    }
+
+    fn insert(&mut self, hash: u64) {
+        if self.set.insert(hash) {
+            self.order.push_back(hash);
+            if self.order.len() > self.capacity {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.set.remove(&oldest);
+                }
+            }
+        }
+    }
 }
 
 /// The running AMQP sources.
@@ -186,9 +233,11 @@ impl Running {
             .name(format!("amqp-{n}"))
             .spawn({
                 let acks = acks.clone();
-                let acked = gauges.acked.clone();
+                let metrics = SourceMetrics::new(&label);
                 let runtime = tokio::runtime::Handle::current();
-                move || hand_on(receiver, dispatch, socket, acks, acked, runtime)
+                // Every message unacknowledged when a connection ends, and then some.
+                let recent = (2 * usize::from(source.prefetch)).max(1024);
+                move || hand_on(receiver, dispatch, socket, recent, acks, metrics, runtime)
             })
             .map_err(|e| format!("cannot start the AMQP ingress thread: {e}"))?;
         let consumer = tokio::spawn(consume(Consumer {
@@ -234,6 +283,9 @@ struct SourceMetrics {
     up: Gauge,
     connects: Counter,
     acked: Counter,
+    /// Redelivered messages already handed on: `ingress_rejected{reason="duplicate"}`,
+    /// as the log counts a publisher id it already has.
+    duplicates: Counter,
 }
 
 impl SourceMetrics {
@@ -243,6 +295,7 @@ impl SourceMetrics {
             up: metrics::gauge!(AMQP_UP, "source" => source.clone()),
             connects: metrics::counter!(AMQP_CONNECTS_TOTAL, "source" => source.clone()),
             acked: metrics::counter!(AMQP_ACKED_TOTAL, "source" => source),
+            duplicates: metrics::counter!(INGRESS_REJECTED_TOTAL, "reason" => "duplicate"),
         }
     }
 }
@@ -254,12 +307,38 @@ fn hand_on(
     mut receiver: mpsc::Receiver<Delivery>,
     mut dispatch: Dispatch,
     socket: SocketId,
+    recent_capacity: usize,
     acks: TaskTracker,
-    acked: Counter,
+    metrics: SourceMetrics,
     runtime: tokio::runtime::Handle,
 ) {
-    let one = |delivery: Delivery, dispatch: &mut Dispatch| {
-        let Delivery { body, acker } = delivery;
+    let SourceMetrics {
+        acked, duplicates, ..
+    } = metrics;
+    let mut recent = Recent::new(recent_capacity);
+    let mut one = |delivery: Delivery, dispatch: &mut Dispatch| {
+        let Delivery {
+            body,
+            message_id,
+            redelivered,
+            acker,
+        } = delivery;
+        let hash = Recent::hash(&body);
+        if redelivered && recent.contains(hash) {
+            // Handed on before the connection ended: acknowledge, deliver nothing.
+            duplicates.increment(1);
+            let acked = acked.clone();
+            acks.spawn_on(
+                async move {
+                    if let Ok(true) = acker.ack(BasicAckOptions::default()).await {
+                        acked.increment(1);
+                    }
+                },
+                &runtime,
+            );
+            return;
+        }
+        recent.insert(hash);
         let acks = acks.clone();
         let acked = acked.clone();
         let runtime = runtime.clone();
@@ -275,7 +354,13 @@ fn hand_on(
                 &runtime,
             );
         });
-        dispatch.on_message_then(socket, &[&body], Instant::now(), settle);
+        dispatch.on_message_then(
+            socket,
+            &[&body],
+            Instant::now(),
+            message_id.as_deref(),
+            settle,
+        );
     };
     while let Some(first) = receiver.blocking_recv() {
         one(first, &mut dispatch);
@@ -460,7 +545,12 @@ async fn session(consumer: &Consumer) -> Ended {
             }
             next = stream.next() => match next {
                 Some(Ok(delivery)) => {
-                    let delivery = Delivery { body: delivery.data, acker: delivery.acker };
+                    let delivery = Delivery {
+                        message_id: delivery.properties.message_id().as_ref().map(|id| id.to_string()),
+                        redelivered: delivery.redelivered,
+                        body: delivery.data,
+                        acker: delivery.acker,
+                    };
                     if consumer.deliveries.send(delivery).await.is_err() {
                         return Ended::Failed("the ingress thread ended".into());
                     }
@@ -505,6 +595,20 @@ mod tests {
             )),
             "amqps://mq.example:5671/sd exchange superdesk_notification"
         );
+    }
+
+    #[test]
+    fn recent_bodies_are_remembered_up_to_the_capacity() {
+        let mut recent = Recent::new(2);
+        let [a, b, c] = [b"a".as_slice(), b"b", b"c"].map(Recent::hash);
+        recent.insert(a);
+        recent.insert(b);
+        recent.insert(a);
+        assert!(recent.contains(a) && recent.contains(b));
+        recent.insert(c);
+        assert!(!recent.contains(a), "the oldest goes first");
+        assert!(recent.contains(b) && recent.contains(c));
+        assert_ne!(Recent::hash(b"{}"), Recent::hash(b"{} "));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use metrics::Counter;
 
 use super::message::{self, Rejection, Rules};
-use crate::event::IngressMessage;
+use crate::event::{is_valid_id, IngressMessage};
 use crate::eventlog::Accepted;
 use crate::ops::metrics::{INGRESS_MESSAGES_TOTAL, INGRESS_REJECTED_TOTAL};
 use crate::ops::ratelimit::RateLimiter;
@@ -105,20 +105,23 @@ impl Dispatch {
 
     /// One received message, all its frames, received at `now`.
     pub(super) fn on_message(&mut self, socket: SocketId, frames: &[&[u8]], now: Instant) {
-        self.handle(socket, frames, now, None);
+        self.handle(socket, frames, now, None, None);
     }
 
     /// [`on_message`](Self::on_message) for a message that must be settled:
     /// `accepted` runs once the log holds it, or at once when it is rejected (a bad
-    /// message is dropped and counted, never redelivered).
+    /// message is dropped and counted, never redelivered). `id` is the transport's own
+    /// message id (AMQP `message_id`): the event's publisher id when its body gives
+    /// none and it is a valid id, so a redelivery is recognised as a duplicate.
     pub(super) fn on_message_then(
         &mut self,
         socket: SocketId,
         frames: &[&[u8]],
         now: Instant,
+        id: Option<&str>,
         accepted: Accepted,
     ) {
-        self.handle(socket, frames, now, Some(accepted));
+        self.handle(socket, frames, now, id, Some(accepted));
     }
 
     fn handle(
@@ -126,12 +129,19 @@ impl Dispatch {
         socket: SocketId,
         frames: &[&[u8]],
         now: Instant,
+        id: Option<&str>,
         accepted: Option<Accepted>,
     ) {
         if let Some(s) = self.sockets.get(socket.0) {
             s.received.increment(1);
         }
-        match message::parse(frames, &self.rules) {
+        let parsed = message::parse(frames, &self.rules).map(|mut message| {
+            if message.id.is_none() {
+                message.id = id.filter(|id| is_valid_id(id)).map(str::to_string);
+            }
+            message
+        });
+        match parsed {
             Ok(message) => match accepted {
                 Some(accepted) => self.sink.message_then(message, accepted),
                 None => self.sink.message(message),
