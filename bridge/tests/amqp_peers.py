@@ -29,20 +29,24 @@ consume URL COUNT [--exchange NAME] [--quiet MS] [--timeout S]
     came for MS milliseconds (default 500), or S seconds passed (default 30). Prints
     one JSON line {"received": k, "seqs": [...], "content_types": [...],
     "delivery_modes": [...]}.
+
+Every command exits as soon as its standard input closes (the test that ran it ended).
 """
 import argparse
 import datetime
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.pools import producers
 
-# Reconnect quickly: a test restarts the broker (a few seconds) while this publishes.
-RETRY_POLICY = {"max_retries": None, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5}
+# Reconnect quickly: a test restarts the broker (a few seconds) while this publishes;
+# give up on a message after about two minutes (a broker that never came back).
+RETRY_POLICY = {"max_retries": 240, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5}
 
 
 def notification(event, seq):
@@ -132,7 +136,18 @@ def consume(args):
     )
 
 
+def exit_with_parent():
+    # The test holds this process's stdin open; it closes when the test ends, however
+    # it ends (a killed test runs no Drop), and then this process must not go on.
+    def watch():
+        sys.stdin.read()
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("publish")

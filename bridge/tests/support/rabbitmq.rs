@@ -432,13 +432,16 @@ pub fn php_amqp_publish(
         .unwrap_or_else(|_| panic!("amqp_pusher.php printed {out:?}"))
 }
 
-/// tests/amqp_peers.py, run with the tests' python3 (kombu).
+/// tests/amqp_peers.py, run with the tests' python3 (kombu), and its standard output
+/// line by line.
 fn amqp_peer(args: &[&str]) -> (PythonPeer, mpsc::Receiver<String>) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/amqp_peers.py");
+    // stdin: a pipe the child holds until it is dropped, or the test dies; the
+    // script exits when it closes.
     let mut child = Command::new("python3")
         .arg(script)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
