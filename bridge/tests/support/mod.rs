@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod haproxy;
+pub mod rabbitmq;
 pub mod redis;
 pub mod sentinel;
 
