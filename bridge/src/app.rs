@@ -243,6 +243,21 @@ impl Bridge {
         systemd::stopping(&format!("draining {} connections", state.limits.current()));
         watchdog.abort();
         state.ready.store(false, Ordering::Release);
+        // The AMQP sources stop consuming first and hand on what they had received, to
+        // clients still connected: what the broker holds beyond that waits in the
+        // queue for the next consumer instead of going to clients being closed.
+        let amqp = match tokio::task::spawn_blocking(move || {
+            amqp.stop_consuming();
+            amqp
+        })
+        .await
+        {
+            Ok(amqp) => Some(amqp),
+            Err(error) => {
+                tracing::error!(%error, "the AMQP sources did not stop cleanly");
+                None
+            }
+        };
         egress.shutdown.cancel();
         egress.live.close_all(Close::GoingAway);
         egress.tasks.close();
@@ -265,20 +280,6 @@ impl Bridge {
         if let Err(error) = ingress_done.await {
             tracing::error!(%error, "the ingress did not stop cleanly");
         }
-        // The AMQP sources stop consuming and hand on what they received; what the
-        // broker delivered beyond that it delivers again.
-        let amqp = match tokio::task::spawn_blocking(move || {
-            amqp.stop_consuming();
-            amqp
-        })
-        .await
-        {
-            Ok(amqp) => Some(amqp),
-            Err(error) => {
-                tracing::error!(%error, "the AMQP sources did not stop cleanly");
-                None
-            }
-        };
         if let Err(error) = tokio::task::spawn_blocking(move || log.close(drain_deadline)).await {
             tracing::error!(%error, "the event log did not close cleanly");
         }

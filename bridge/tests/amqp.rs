@@ -337,3 +337,87 @@ fn unacknowledged(rabbit: &RabbitMq, queue: &str) -> u64 {
         .and_then(|(_, n)| n.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// A bridge stopped (SIGTERM) while Publisher publishes 200 a second: it stops
+/// consuming first, gives its clients what it took in, acknowledges exactly that and
+/// closes; everything else waits in the queue for the next bridge, which delivers it:
+/// the two clients together get every event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_bridge_acknowledges_what_it_took_in_and_the_next_one_goes_on() {
+    const COUNT: u64 = 400;
+    let rabbit = Arc::new(RabbitMq::start());
+    assert_eq!(php_amqp_publish(&rabbit, 0, 0, true, 0), 0);
+    let source = format!("queue = \"{PUBLISHER_QUEUE}\"");
+    let mut first = amqp_bridge(&rabbit, &source);
+    let mut client = native_client(&first, &["package_created"]).await;
+    let publishing = std::thread::spawn({
+        let rabbit = Arc::clone(&rabbit);
+        move || php_amqp_publish(&rabbit, COUNT, 200, true, 0)
+    });
+
+    let mut ids = Vec::new();
+    while ids.len() < 100 {
+        ids.push(package_id(&next_event(&mut client, WAIT).await));
+    }
+    first.signal("TERM");
+    // What the bridge took in comes before the close.
+    loop {
+        match tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut client)).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                ids.push(package_id(&serde_json::from_str(&text).expect("JSON")));
+            }
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) | Ok(None) => break,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_))) => break,
+            Err(_) => panic!("the drained client was never closed"),
+        }
+    }
+    let taken = ids.len() as u64;
+    let mut rabbit = tokio::task::block_in_place(|| {
+        let status = first.wait_exit(WAIT);
+        assert!(status.success(), "{status}");
+        assert_eq!(publishing.join().expect("publisher"), COUNT);
+        let mut rabbit = Arc::try_unwrap(rabbit).unwrap_or_else(|_| panic!("one owner"));
+        assert_eq!(unacknowledged(&rabbit, PUBLISHER_QUEUE), 0);
+        assert_eq!(
+            rabbit.queue_depth(PUBLISHER_QUEUE),
+            COUNT - taken,
+            "the stopped bridge acknowledged exactly the {taken} it delivered"
+        );
+        // The next bridge's client subscribes before that bridge can consume.
+        rabbit.stop();
+        rabbit
+    });
+
+    let second = amqp_bridge_starting(&rabbit, &source);
+    let mut client = native_client(&second, &["package_created"]).await;
+    tokio::task::block_in_place(|| rabbit.start_again());
+    while (ids.len() as u64) < COUNT {
+        ids.push(package_id(&next_event(&mut client, WAIT).await));
+    }
+    assert_silent(&mut client, Duration::from_millis(500)).await;
+    assert_eq!(
+        ids,
+        (0..COUNT).collect::<Vec<_>>(),
+        "the first bridge took {taken}"
+    );
+    eprintln!(
+        "drain: the first bridge delivered {taken}, the second {}",
+        COUNT - taken
+    );
+}
+
+/// As [`amqp_bridge`], for a broker that is down: returns once the bridge serves
+/// (`/readyz` says `source down` until the broker is back).
+fn amqp_bridge_starting(rabbit: &RabbitMq, source: &str) -> Bridge {
+    let bridge = amqp_bridge(rabbit, source);
+    let (status, body) = http_get(bridge.addr, "/readyz").expect("GET /readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\nsource down: "), "{body}");
+    bridge
+}
+
+fn package_id(event: &Value) -> u64 {
+    assert_eq!(event["type"], "event", "{event}");
+    event["data"]["package"]["id"].as_u64().expect("package id")
+}
