@@ -30,9 +30,8 @@ use metrics::{Counter, Gauge};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::dispatch::{Dispatch, SocketId};
+use super::dispatch::{Dispatch, Sink, SocketId};
 use super::message::Rules;
-use super::Sink;
 use crate::config::{AmqpSource, IngressConfig};
 use crate::ops::metrics::{AMQP_ACKED_TOTAL, AMQP_CONNECTS_TOTAL, AMQP_UP, INGRESS_REJECTED_TOTAL};
 use crate::ops::ratelimit::RateLimiter;
