@@ -2,10 +2,14 @@
 //! bridge, opens N real WebSocket clients, publishes timestamped events through ZeroMQ
 //! and prints one table and one JSON line per run; `--floor` runs the same workload
 //! against a bare pre-framed writer, the practical limit of the machine; `--cluster`
-//! against bridges sharing a Redis of the tool's own (issue 14).
+//! against bridges sharing a Redis of the tool's own (issue 14); `--amqp` measures the
+//! AMQP ingress instead: events/s from a RabbitMQ queue (of the tool's own, or
+//! `--amqp-url`) into the hub, with the bridge's and the broker's CPU (issue 15).
 
+mod amqp;
 mod clients;
 mod floor;
+mod rabbitmq;
 mod redis;
 mod report;
 mod run;
@@ -86,6 +90,25 @@ struct Args {
     /// With --cluster: pin Redis to this CPU with taskset.
     #[arg(long)]
     redis_cpu: Option<usize>,
+    /// AMQP mode: start a RabbitMQ of our own, fill a durable queue with --events
+    /// (default 200,000) persistent messages, then start the bridge consuming it and
+    /// measure events/s into the hub (until every message is acknowledged).
+    #[arg(long, conflicts_with_all = ["cluster", "floor", "compare_floor", "target", "smoke"])]
+    amqp: bool,
+    /// AMQP mode against this running broker instead of one of our own
+    /// (`amqp://user:password@host:port/vhost`).
+    #[arg(long, conflicts_with_all = ["cluster", "floor", "compare_floor", "target", "smoke"])]
+    amqp_url: Option<String>,
+    /// AMQP mode, steady state: start the bridge (and --clients, default 0) first, then
+    /// publish while it consumes.
+    #[arg(long)]
+    amqp_live: bool,
+    /// AMQP mode: the source's `prefetch` (the bridge's default otherwise).
+    #[arg(long)]
+    amqp_prefetch: Option<u16>,
+    /// AMQP mode: pin our RabbitMQ to this CPU with taskset.
+    #[arg(long)]
+    broker_cpu: Option<usize>,
     /// Run against the bare writer instead of the bridge.
     #[arg(long, conflicts_with_all = ["compare_floor", "cluster"])]
     floor: bool,
@@ -173,6 +196,9 @@ fn main() -> ExitCode {
 /// Runs the benchmark; `Ok(false)` when a smoke run lost, duplicated or failed anything.
 fn bench(args: &Args) -> Result<bool, String> {
     let limit = rlimit::increase_nofile_limit(u64::MAX).map_err(|e| format!("fd limit: {e}"))?;
+    if args.amqp || args.amqp_url.is_some() || args.amqp_live {
+        return bench_amqp(args);
+    }
     let plan = plan(args);
     if plan.clients as u64 + 64 > limit {
         eprintln!(
@@ -234,4 +260,55 @@ fn bench(args: &Args) -> Result<bool, String> {
         eprintln!("smoke run failed: lost, duplicated, or failed deliveries (see above)");
     }
     Ok(!args.smoke || clean)
+}
+
+/// `--amqp` / `--amqp-url`: `Ok(false)` when a message was not confirmed, not
+/// acknowledged, rejected, or (with clients) lost.
+fn bench_amqp(args: &Args) -> Result<bool, String> {
+    let clients = args.clients.unwrap_or(0);
+    if clients > 0 && !args.amqp_live {
+        return Err(
+            "--clients needs --amqp-live (with a filled queue the bridge consumes before \
+             clients could subscribe)"
+                .into(),
+        );
+    }
+    // Declared first, dropped last: the bridge stops before its broker does.
+    let broker = match &args.amqp_url {
+        Some(_) => None,
+        None => Some(rabbitmq::RabbitServer::start(args.broker_cpu)?),
+    };
+    let url = match (&args.amqp_url, &broker) {
+        (Some(url), _) => url.clone(),
+        (None, Some(broker)) => broker.url(),
+        (None, None) => unreachable!("a broker is started without --amqp-url"),
+    };
+    let plan = amqp::AmqpPlan {
+        bridge: &args.bridge,
+        bridge_config: &args.bridge_config,
+        server_cpu: args.server_cpu,
+        url,
+        broker: broker.as_ref(),
+        messages: if args.events == u64::MAX {
+            200_000
+        } else {
+            args.events.max(1)
+        },
+        size: args.size,
+        live: args.amqp_live,
+        clients,
+        client_threads: args.client_threads,
+        prefetch: args.amqp_prefetch,
+    };
+    let report = amqp::run(&plan)?;
+    report.print(if args.amqp_live { "amqp-live" } else { "amqp" });
+    let clean = report.clean();
+    if !clean {
+        eprintln!(
+            "amqp run failed: {} of {} messages acknowledged, {} rejected, {} lost \
+             deliveries (see above)",
+            report.acked, report.messages, report.rejected, report.lost
+        );
+    }
+    Ok(clean)
 }

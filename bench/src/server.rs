@@ -91,6 +91,23 @@ pub fn start_bridge(
     cpu: Option<usize>,
     node: usize,
 ) -> Result<Server, String> {
+    spawn_bridge(bin, extra_config, cpu, node)?.ready()
+}
+
+/// A bridge started and not yet known to be ready: its address and pid are, so its
+/// `/metrics` can be watched while it starts (`--amqp`: it consumes before `/readyz`).
+pub struct Starting {
+    pub server: Server,
+    tokens: mpsc::Receiver<String>,
+}
+
+/// As [`start_bridge`], without waiting for `/readyz`.
+pub fn spawn_bridge(
+    bin: &Path,
+    extra_config: &str,
+    cpu: Option<usize>,
+    node: usize,
+) -> Result<Starting, String> {
     let ws: SocketAddr = format!("127.0.0.1:{}", free_port()?)
         .parse()
         .map_err(|e| format!("{e}"))?;
@@ -124,35 +141,45 @@ pub fn start_bridge(
             }
         });
     }
-    let mut server = Server {
+    let server = Server {
         child: Some(child),
         pid: Some(pid),
         ws,
         zmq,
         token: String::new(),
-        dir: Some(dir.clone()),
+        dir: Some(dir),
     };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(token) = rx.recv_timeout(Duration::from_millis(20)) {
-            server.token = token;
-        }
-        if !server.token.is_empty() && readyz(ws) {
-            return Ok(server);
-        }
-        if let Some(Ok(Some(status))) = server.child.as_mut().map(|c| c.try_wait()) {
-            let log = std::fs::read_to_string(dir.join("bridge.stderr")).unwrap_or_default();
-            return Err(format!(
-                "the bridge exited with {status} during start:\n{}",
-                log.trim_end()
-            ));
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.join("bridge.stderr")).unwrap_or_default();
-            return Err(format!(
-                "the bridge was not ready within 15 s:\n{}",
-                log.trim_end()
-            ));
+    Ok(Starting { server, tokens: rx })
+}
+
+impl Starting {
+    /// Waits until the bridge printed its token and `/readyz` is 200 (15 s at most).
+    pub fn ready(self) -> Result<Server, String> {
+        let Starting { mut server, tokens } = self;
+        let ws = server.ws;
+        let dir = server.dir.clone().unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(token) = tokens.recv_timeout(Duration::from_millis(20)) {
+                server.token = token;
+            }
+            if !server.token.is_empty() && readyz(ws) {
+                return Ok(server);
+            }
+            if let Some(Ok(Some(status))) = server.child.as_mut().map(|c| c.try_wait()) {
+                let log = std::fs::read_to_string(dir.join("bridge.stderr")).unwrap_or_default();
+                return Err(format!(
+                    "the bridge exited with {status} during start:\n{}",
+                    log.trim_end()
+                ));
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("bridge.stderr")).unwrap_or_default();
+                return Err(format!(
+                    "the bridge was not ready within 15 s:\n{}",
+                    log.trim_end()
+                ));
+            }
         }
     }
 }
@@ -221,4 +248,18 @@ pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// `GET <path>` over HTTP/1.0: the body of a 200 answer (`/metrics`).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.")
+        .then(|| head.split_whitespace().nth(1) == Some("200"))?
+        .then(|| body.to_string())
 }

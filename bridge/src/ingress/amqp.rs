@@ -12,11 +12,16 @@
 //!   channel ends, and says whether the source is up (`/readyz`, `push_bridge_amqp_up`);
 //! - the ingress thread (`amqp-N`) parses and hands on, like the ZeroMQ thread (the
 //!   log's `accept` may block, and a single bridge routes there);
-//! - the acknowledgements, each its own small task, spawned when the log says the
-//!   event is in; tracked, so a graceful stop sends them all before it closes.
+//! - the acknowledgements: one task per source, which the log's callbacks (the event
+//!   is in, or the message was rejected) feed through a shared queue, woken once per
+//!   ingress burst rather than once per message. It acknowledges the longest run of
+//!   settled delivery tags from the last one acknowledged with one `basic.ack`
+//!   (`multiple`), which so never covers a message the log has not settled; on a
+//!   graceful stop it sends what is left, those after a gap one by one.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -27,7 +32,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use metrics::{Counter, Gauge};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use super::dispatch::{Dispatch, Sink, SocketId};
@@ -53,6 +58,168 @@ struct Delivery {
     /// The broker delivered it before (a connection ended before its acknowledgement).
     redelivered: bool,
     acker: lapin::Acker,
+    /// The consumer's session (one channel) and the message's delivery tag on it.
+    session: u64,
+    tag: u64,
+}
+
+/// A message the log has settled (its event is in, or it was rejected): to be
+/// acknowledged.
+struct Settled<A = lapin::Acker> {
+    session: u64,
+    tag: u64,
+    acker: A,
+}
+
+/// Settled messages on their way from the log's callbacks (on the ingress thread for
+/// one bridge, on the appender's task in a cluster) to the source's acknowledging
+/// task, which is woken once per burst of the ingress thread, or at once for a
+/// message settled outside a burst.
+struct AckQueue<A = lapin::Acker> {
+    settled: Mutex<Vec<Settled<A>>>,
+    wake: Notify,
+    /// The ingress thread is handing on a burst: it wakes the task at its end.
+    in_burst: AtomicBool,
+}
+
+impl<A> Default for AckQueue<A> {
+    fn default() -> Self {
+        AckQueue {
+            settled: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            in_burst: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<A> AckQueue<A> {
+    fn push(&self, settled: Settled<A>) {
+        let was_empty = {
+            let mut queue = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(settled);
+            queue.len() == 1
+        };
+        // A queue that was not empty has a wake-up under way (or the burst's end).
+        if was_empty && !self.in_burst.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn burst(&self, started: bool) {
+        self.in_burst.store(started, Ordering::SeqCst);
+        if !started && !self.is_empty() {
+            self.wake.notify_one();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    fn take(&self) -> Vec<Settled<A>> {
+        std::mem::take(&mut *self.settled.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// One `basic.ack` to send: for `count` messages up to the acker's (`multiple`), or
+/// for its message alone.
+struct Ack<A = lapin::Acker> {
+    acker: A,
+    multiple: bool,
+    count: u64,
+}
+
+/// Which settled messages may be acknowledged, per consumer session (channel): on a
+/// channel the broker numbers deliveries 1, 2, 3, …, so once every tag up to `upto`
+/// is settled, one `basic.ack` with `multiple` for `upto` covers them all and nothing
+/// unsettled.
+struct AckState<A = lapin::Acker> {
+    session: u64,
+    /// Every tag up to this one is acknowledged (or on its way).
+    upto: u64,
+    /// Settled after a tag that is not yet.
+    waiting: BTreeMap<u64, A>,
+}
+
+impl<A> AckState<A> {
+    fn new() -> Self {
+        AckState {
+            session: 0,
+            upto: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    /// The acknowledgements `batch` makes possible; with `all` (the drain's end), those
+    /// waiting behind a gap too, one by one.
+    fn absorb(&mut self, batch: Vec<Settled<A>>, all: bool) -> Vec<Ack<A>> {
+        let one = |acker| Ack {
+            acker,
+            multiple: false,
+            count: 1,
+        };
+        let mut acks = Vec::new();
+        for settled in batch {
+            if settled.session < self.session {
+                // Its channel is gone: the attempt fails and the broker delivers it
+                // again.
+                acks.push(one(settled.acker));
+                continue;
+            }
+            if settled.session > self.session {
+                acks.extend(std::mem::take(&mut self.waiting).into_values().map(one));
+                self.session = settled.session;
+                self.upto = 0;
+            }
+            self.waiting.insert(settled.tag, settled.acker);
+        }
+        let mut run = None;
+        let mut count = 0;
+        while let Some(acker) = self.waiting.remove(&(self.upto + 1)) {
+            self.upto += 1;
+            count += 1;
+            run = Some(acker);
+        }
+        if let Some(acker) = run {
+            acks.push(Ack {
+                acker,
+                multiple: count > 1,
+                count,
+            });
+        }
+        if all {
+            acks.extend(std::mem::take(&mut self.waiting).into_values().map(one));
+        }
+        acks
+    }
+}
+
+/// The source's acknowledging task: sends what the settled messages allow, until the
+/// drain's end (`last`), when it sends everything settled and ends.
+async fn acknowledge(queue: Arc<AckQueue>, acked: Counter, last: Shutdown) {
+    let mut state = AckState::new();
+    loop {
+        let all = tokio::select! {
+            _ = queue.wake.notified() => false,
+            _ = last.cancelled() => true,
+        };
+        for ack in state.absorb(queue.take(), all) {
+            let options = BasicAckOptions {
+                multiple: ack.multiple,
+            };
+            // A channel that closed meanwhile cannot take it (false, or an error):
+            // the broker delivers those messages again.
+            if let Ok(true) = ack.acker.ack(options).await {
+                acked.increment(ack.count);
+            }
+        }
+        if all {
+            return;
+        }
+    }
 }
 
 /// The bodies this source handed on most recently (their hashes), so that a message
@@ -110,6 +277,8 @@ struct Running {
     stop: Shutdown,
     /// Cancelled to close the connection, once every acknowledgement went out.
     close: Shutdown,
+    /// Cancelled when every message is settled: the acknowledging task sends the rest.
+    last_acks: Shutdown,
     consumer: JoinHandle<()>,
     thread: Option<std::thread::JoinHandle<()>>,
     acks: TaskTracker,
@@ -172,6 +341,7 @@ impl AmqpSources {
             .max(tokio::time::Instant::now() + Duration::from_secs(1));
         for source in self.sources {
             source.stop.cancel();
+            source.last_acks.cancel();
             source.acks.close();
             if tokio::time::timeout_at(deadline, source.acks.wait())
                 .await
@@ -224,19 +394,24 @@ impl Running {
         let stop = Shutdown::new();
         let close = Shutdown::new();
         let acks = TaskTracker::new();
+        let last_acks = Shutdown::new();
         let (deliveries, receiver) = mpsc::channel(usize::from(source.prefetch).max(1));
         let gauges = SourceMetrics::new(&label);
         gauges.up.set(0.0);
+        let queue = Arc::new(AckQueue::default());
+        acks.spawn(acknowledge(
+            Arc::clone(&queue),
+            SourceMetrics::new(&label).acked,
+            last_acks.clone(),
+        ));
 
         let thread = std::thread::Builder::new()
             .name(format!("amqp-{n}"))
             .spawn({
-                let acks = acks.clone();
-                let metrics = SourceMetrics::new(&label);
-                let runtime = tokio::runtime::Handle::current();
+                let duplicates = SourceMetrics::new(&label).duplicates;
                 // Every message unacknowledged when a connection ends, and then some.
                 let recent = (2 * usize::from(source.prefetch)).max(1024);
-                move || hand_on(receiver, dispatch, socket, recent, acks, metrics, runtime)
+                move || hand_on(receiver, dispatch, socket, recent, queue, duplicates)
             })
             .map_err(|e| format!("cannot start the AMQP ingress thread: {e}"))?;
         let consumer = tokio::spawn(consume(Consumer {
@@ -253,6 +428,7 @@ impl Running {
             up,
             stop,
             close,
+            last_acks,
             consumer,
             thread: Some(thread),
             acks,
@@ -307,13 +483,9 @@ fn hand_on(
     mut dispatch: Dispatch,
     socket: SocketId,
     recent_capacity: usize,
-    acks: TaskTracker,
-    metrics: SourceMetrics,
-    runtime: tokio::runtime::Handle,
+    queue: Arc<AckQueue>,
+    duplicates: Counter,
 ) {
-    let SourceMetrics {
-        acked, duplicates, ..
-    } = metrics;
     let mut recent = Recent::new(recent_capacity);
     let mut one = |delivery: Delivery, dispatch: &mut Dispatch| {
         let Delivery {
@@ -321,38 +493,24 @@ fn hand_on(
             message_id,
             redelivered,
             acker,
+            session,
+            tag,
         } = delivery;
+        let settled = Settled {
+            session,
+            tag,
+            acker,
+        };
         let hash = Recent::hash(&body);
         if redelivered && recent.contains(hash) {
             // Handed on before the connection ended: acknowledge, deliver nothing.
             duplicates.increment(1);
-            let acked = acked.clone();
-            acks.spawn_on(
-                async move {
-                    if let Ok(true) = acker.ack(BasicAckOptions::default()).await {
-                        acked.increment(1);
-                    }
-                },
-                &runtime,
-            );
+            queue.push(settled);
             return;
         }
         recent.insert(hash);
-        let acks = acks.clone();
-        let acked = acked.clone();
-        let runtime = runtime.clone();
-        let settle = Box::new(move || {
-            acks.spawn_on(
-                async move {
-                    // A channel that closed meanwhile cannot take it (false, or an
-                    // error): the broker delivers the message again.
-                    if let Ok(true) = acker.ack(BasicAckOptions::default()).await {
-                        acked.increment(1);
-                    }
-                },
-                &runtime,
-            );
-        });
+        let queue = Arc::clone(&queue);
+        let settle = Box::new(move || queue.push(settled));
         dispatch.on_message_then(
             socket,
             &[&body],
@@ -362,11 +520,13 @@ fn hand_on(
         );
     };
     while let Some(first) = receiver.blocking_recv() {
+        queue.burst(true);
         one(first, &mut dispatch);
         while let Ok(next) = receiver.try_recv() {
             one(next, &mut dispatch);
         }
         dispatch.on_burst_end();
+        queue.burst(false);
     }
 }
 
@@ -402,8 +562,10 @@ async fn consume(consumer: Consumer) {
     let mut backoff = FIRST_BACKOFF;
     let mut warn = RateLimiter::<()>::new(WARN_INTERVAL);
     let mut was_up = false;
+    let mut sessions = 0u64;
     loop {
-        match session(&consumer).await {
+        sessions += 1;
+        match session(&consumer, sessions).await {
             Ended::Stopped(connection) => {
                 consumer.set_up(false);
                 // Every message handed on is in the log once the drain gets here;
@@ -446,7 +608,7 @@ async fn consume(consumer: Consumer) {
 }
 
 /// One connection: connect, declare, consume until it fails or the drain begins.
-async fn session(consumer: &Consumer) -> Ended {
+async fn session(consumer: &Consumer, id: u64) -> Ended {
     let source = &consumer.source;
     let step = |what: &'static str| move |e: lapin::Error| format!("{what}: {e}");
     let connecting = Connection::connect(
@@ -547,6 +709,8 @@ async fn session(consumer: &Consumer) -> Ended {
                     let delivery = Delivery {
                         message_id: delivery.properties.message_id().as_ref().map(|id| id.to_string()),
                         redelivered: delivery.redelivered,
+                        session: id,
+                        tag: delivery.delivery_tag,
                         body: delivery.data,
                         acker: delivery.acker,
                     };
@@ -608,6 +772,95 @@ mod tests {
         assert!(!recent.contains(a), "the oldest goes first");
         assert!(recent.contains(b) && recent.contains(c));
         assert_ne!(Recent::hash(b"{}"), Recent::hash(b"{} "));
+    }
+
+    fn settled(session: u64, tags: &[u64]) -> Vec<Settled<u64>> {
+        tags.iter()
+            .map(|&tag| Settled {
+                session,
+                tag,
+                acker: tag,
+            })
+            .collect()
+    }
+
+    /// (acker, multiple, count) of each acknowledgement.
+    fn sent(acks: Vec<Ack<u64>>) -> Vec<(u64, bool, u64)> {
+        acks.into_iter()
+            .map(|a| (a.acker, a.multiple, a.count))
+            .collect()
+    }
+
+    #[test]
+    fn acknowledgements_cover_settled_runs_only() {
+        let mut state = AckState::new();
+        assert_eq!(
+            sent(state.absorb(settled(1, &[1, 2, 3]), false)),
+            [(3, true, 3)]
+        );
+        // 5 and 6 wait for 4: a multiple ack for 6 would cover it unsettled.
+        assert_eq!(sent(state.absorb(settled(1, &[6, 5]), false)), []);
+        assert_eq!(sent(state.absorb(settled(1, &[4]), false)), [(6, true, 3)]);
+        assert_eq!(sent(state.absorb(settled(1, &[7]), false)), [(7, false, 1)]);
+        assert_eq!(sent(state.absorb(Vec::new(), false)), []);
+        // The drain's end: what waits behind a gap goes one by one.
+        assert_eq!(
+            sent(state.absorb(settled(1, &[10, 9]), true)),
+            [(9, false, 1), (10, false, 1)]
+        );
+    }
+
+    #[test]
+    fn a_new_session_numbers_its_deliveries_afresh() {
+        let mut state = AckState::new();
+        assert_eq!(
+            sent(state.absorb(settled(1, &[1, 3]), false)),
+            [(1, false, 1)]
+        );
+        // Session 2 (a new channel) starts at tag 1; 3 of session 1 is tried alone
+        // (its channel is closed: the broker delivers it again).
+        let mut batch = settled(2, &[1, 2]);
+        batch.extend(settled(1, &[4]));
+        assert_eq!(
+            sent(state.absorb(batch, false)),
+            [(3, false, 1), (4, false, 1), (2, true, 2)]
+        );
+    }
+
+    #[test]
+    fn the_ack_queue_wakes_once_per_burst() {
+        let queue = AckQueue::default();
+        queue.burst(true);
+        queue.push(Settled {
+            session: 1,
+            tag: 1,
+            acker: (),
+        });
+        queue.push(Settled {
+            session: 1,
+            tag: 2,
+            acker: (),
+        });
+        queue.burst(false);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(1), queue.wake.notified())
+                .await
+                .expect("woken at the burst's end");
+            assert_eq!(queue.take().len(), 2);
+            // Settled outside a burst: woken at once.
+            queue.push(Settled {
+                session: 1,
+                tag: 3,
+                acker: (),
+            });
+            tokio::time::timeout(Duration::from_secs(1), queue.wake.notified())
+                .await
+                .expect("woken");
+        });
     }
 
     #[test]
