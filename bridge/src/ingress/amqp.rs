@@ -396,19 +396,19 @@ impl Running {
         let acks = TaskTracker::new();
         let last_acks = Shutdown::new();
         let (deliveries, receiver) = mpsc::channel(usize::from(source.prefetch).max(1));
-        let gauges = SourceMetrics::new(&label);
-        gauges.up.set(0.0);
+        let metrics = SourceMetrics::new(&label);
+        metrics.up.set(0.0);
         let queue = Arc::new(AckQueue::default());
         acks.spawn(acknowledge(
             Arc::clone(&queue),
-            SourceMetrics::new(&label).acked,
+            metrics.acked.clone(),
             last_acks.clone(),
         ));
 
         let thread = std::thread::Builder::new()
             .name(format!("amqp-{n}"))
             .spawn({
-                let duplicates = SourceMetrics::new(&label).duplicates;
+                let duplicates = metrics.duplicates.clone();
                 // Every message unacknowledged when a connection ends, and then some.
                 let recent = (2 * usize::from(source.prefetch)).max(1024);
                 move || hand_on(receiver, dispatch, socket, recent, queue, duplicates)
@@ -419,7 +419,7 @@ impl Running {
             label: label.clone(),
             deliveries,
             up: Arc::clone(&up),
-            metrics: gauges,
+            metrics,
             stop: stop.clone(),
             close: close.clone(),
         }));
