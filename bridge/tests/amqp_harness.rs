@@ -52,16 +52,24 @@ fn publisher_messages_wait_in_the_durable_queue_across_a_clean_restart() {
         "the install guide's binding (routing key \"\") survives:\n{bindings}"
     );
 
-    // Dropped: the whole process group goes, the port closes.
+    // Dropped: the whole process group goes (not checked through the AMQP port: once
+    // free, a test running beside this one may take it).
     let beam = rabbit.server_pid().expect("the node wrote its pid file");
     assert!(alive(beam));
-    let port = rabbit.port;
+    let group = rabbit.process_group().expect("the broker runs");
+    assert!(group_alive(group));
     drop(rabbit);
     wait_until(WAIT, "the Erlang VM to be gone", || !alive(beam));
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "AMQP port {port} still accepts"
-    );
+    wait_until(WAIT, "its process group to be gone", || !group_alive(group));
+}
+
+/// Whether any process of group `group` is left (`kill -0 -- -group`).
+fn group_alive(group: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", "--", &format!("-{group}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 #[test]

@@ -326,6 +326,11 @@ impl RabbitMq {
             .and_then(|pid| pid.trim().parse().ok())
     }
 
+    /// The process group the broker runs in (its watchdog's id), while it runs.
+    pub fn process_group(&self) -> Option<u32> {
+        self.watchdog.as_ref().map(Child::id)
+    }
+
     /// The server's console output since the first start (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
