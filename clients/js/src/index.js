@@ -446,11 +446,20 @@ export class Client {
     this.#timer = null;
     this.#attempt = 0;
     this.#session = message.session ?? "";
+    if (this.#resuming) {
+      // Everything held, in one request from the last event delivered: the replay then
+      // comes in publish order.
+      const patterns = [...this.#held.keys()];
+      const extra = this.#lastId !== null ? { since: this.#lastId } : {};
+      if (patterns.length) this.#request("subscribe", patterns, extra, { resume: true });
+    } else {
+      // The first connection: each subscription made meanwhile asks on its own, so a
+      // refusal (all or nothing) ends only its own.
+      for (const subscription of this.#subscriptions) {
+        if (subscription.waiting.size) this.#request("subscribe", [...subscription.waiting], {}, { owner: subscription });
+      }
+    }
     this.#setState("open", { session: this.#session, heartbeat: message.heartbeat });
-    const patterns = [...this.#held.keys()];
-    if (!patterns.length) return;
-    const extra = this.#lastId !== null ? { since: this.#lastId } : {};
-    this.#request("subscribe", patterns, extra, { resume: this.#resuming });
   }
 
   #event(message) {
@@ -555,8 +564,10 @@ export class Client {
       subscription.settle?.reject(new PushBridgeError("unsubscribed", "unsubscribed before the bridge answered"));
       subscription.settle = null;
     }
-    for (const pattern of released) this.#confirmed.delete(pattern);
-    // Also the ones whose subscribe is still on its way: the bridge answers in order.
-    if (this.#state === "open" && released.length) this.#request("unsubscribe", released, {});
+    // The bridge holds the confirmed ones and those whose subscribe is still on its way
+    // (it answers in order).
+    const asked = new Set([...this.#pending.values()].filter((r) => r.type === "subscribe").flatMap((r) => r.topics));
+    const held = released.filter((p) => this.#confirmed.delete(p) || asked.has(p));
+    if (this.#state === "open" && held.length) this.#request("unsubscribe", held, {});
   }
 }
