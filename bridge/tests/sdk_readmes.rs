@@ -72,30 +72,11 @@ fn repo_file(path: &str) -> PathBuf {
     repo_root().join(path)
 }
 
-/// The fenced code blocks of a Markdown text: (info string, code).
-fn code_blocks(markdown: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut open: Option<(String, String)> = None;
-    for line in markdown.lines() {
-        match (&mut open, line.strip_prefix("```")) {
-            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
-            (Some(_), Some("")) => blocks.extend(open.take()),
-            (Some((_, code)), _) => {
-                code.push_str(line);
-                code.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(open.is_none(), "a code block is never closed");
-    blocks
-}
-
 /// The example in `language` of the page at `path` (relative to the repository).
 fn example(path: &str, language: &str) -> String {
     let markdown = std::fs::read_to_string(repo_file(path))
         .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    let mut examples: Vec<String> = code_blocks(&markdown)
+    let mut examples: Vec<String> = markdown_code_blocks(&markdown)
         .into_iter()
         .filter(|(info, code)| {
             info.split([' ', ',']).next() == Some(language)
@@ -267,7 +248,7 @@ async fn node_readme_example() {
 fn code_blocks_are_found_with_their_language() {
     let markdown = "text\n```sh\necho a\n```\n\n```rust no_run\nfn main() {}\n```\n";
     assert_eq!(
-        code_blocks(markdown),
+        markdown_code_blocks(markdown),
         [
             ("sh".to_string(), "echo a\n".to_string()),
             ("rust no_run".to_string(), "fn main() {}\n".to_string()),

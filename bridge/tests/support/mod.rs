@@ -118,6 +118,18 @@ impl Bridge {
         ))
     }
 
+    /// Stops the bridge gracefully (SIGTERM, waits for the exit) and starts it again on
+    /// the same address, endpoint, config and directory (a `history.file` or tokens
+    /// file in it is found again).
+    pub fn restart(mut self) -> Bridge {
+        let config = std::fs::read_to_string(self.config_path()).expect("read the config");
+        self.signal("TERM");
+        let status = self.wait_exit(WAIT);
+        assert!(status.success(), "push-bridge exited with {status}");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        Bridge::start_raw(dir, self.addr, self.zmq.clone(), &config, &[])
+    }
+
     /// The config file the bridge was started with (rewrite it, then SIGHUP).
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("push-bridge.toml")
@@ -698,4 +710,23 @@ pub fn node_publisher_dir() -> PathBuf {
          npm ci --prefix publisher-sdk/node --ignore-scripts"
     );
     dir
+}
+
+/// The fenced code blocks of a Markdown text: (info string, code).
+pub fn markdown_code_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some((_, code)), _) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "a code block is never closed");
+    blocks
 }
