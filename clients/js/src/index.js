@@ -257,7 +257,7 @@ export class Client {
     if (subscription.waiting.size === 0) {
       settle.resolve({ patterns: list });
       subscription.settle = null;
-    } else if (this.#state === "open") {
+    } else if (this.#session !== null) {
       // Its own request, even for patterns another one is asking for: a refusal (all
       // or nothing) then ends exactly this subscription.
       this.#request("subscribe", [...subscription.waiting], {}, { owner: subscription });
@@ -318,6 +318,7 @@ export class Client {
 
   async #open() {
     const generation = ++this.#generation;
+    if (this.#state === "open" || this.#state === "closed") this.#setState("connecting", { attempt: this.#attempt });
     let token;
     try {
       token = this.#options.getToken ? await this.#options.getToken() : this.#options.token;
@@ -331,7 +332,7 @@ export class Client {
       return;
     }
     if (generation !== this.#generation) return;
-    this.#setState("connecting", { attempt: this.#attempt });
+    if (this.#state !== "connecting") this.#setState("connecting", { attempt: this.#attempt });
     const url = new URL(this.#url);
     const protocols = [PROTOCOL];
     if (SUBPROTOCOL_SAFE.test(token)) protocols.push(`bearer.${token}`);
@@ -393,6 +394,7 @@ export class Client {
 
   // -- the protocol ---------------------------------------------------------------
 
+  /** Sends on the welcomed connection (requests are only made while there is one). */
   #send(message) {
     this.#socket.send(JSON.stringify(message));
   }
@@ -568,6 +570,6 @@ export class Client {
     // (it answers in order).
     const asked = new Set([...this.#pending.values()].filter((r) => r.type === "subscribe").flatMap((r) => r.topics));
     const held = released.filter((p) => this.#confirmed.delete(p) || asked.has(p));
-    if (this.#state === "open" && held.length) this.#request("unsubscribe", held, {});
+    if (this.#session !== null && held.length) this.#request("unsubscribe", held, {});
   }
 }

@@ -272,6 +272,27 @@ describe("Client", () => {
     );
   });
 
+  it("takes subscriptions while it waits for a token, and sends them once welcomed", async () => {
+    let release;
+    const { client, seen } = open({ token: undefined, getToken: () => new Promise((resolve) => (release = resolve)) });
+    release("one");
+    await flush();
+    latest().welcome();
+    latest().lose(4001);
+    assert.equal(client.state, "connecting", "no longer open while the new token is on its way");
+    const ready = client.subscribe("late", () => {});
+    release("two");
+    await flush();
+    latest().welcome();
+    assert.deepEqual(latest().sent, [{ type: "subscribe", topics: ["late"], ref: 1 }]);
+    latest().answer();
+    await ready.ready;
+    assert.deepEqual(
+      seen.states.map((s) => s.state),
+      ["open", "connecting", "open"],
+    );
+  });
+
   it("stops when the token expires and nothing can refresh it", () => {
     const { client, seen } = open();
     latest().welcome();
