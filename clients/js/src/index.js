@@ -530,7 +530,7 @@ export class Client {
       if (!this.#subscriptions.has(subscription)) continue;
       subscription.settle?.reject(error);
       subscription.settle = null;
-      this.#unsubscribe(subscription);
+      this.#unsubscribe(subscription, undefined, request.topics);
     }
     this.#emit("error", error);
   }
@@ -550,7 +550,8 @@ export class Client {
     return released;
   }
 
-  #unsubscribe(subscription, some) {
+  /** `refused`: patterns the bridge just refused to subscribe, so holds none of. */
+  #unsubscribe(subscription, some, refused = []) {
     if (!this.#subscriptions.has(subscription)) return;
     const patterns = some === undefined ? [...subscription.patterns] : typeof some === "string" ? [some] : [...some];
     const released = this.#forget(subscription, patterns);
@@ -561,6 +562,8 @@ export class Client {
     }
     for (const pattern of released) this.#confirmed.delete(pattern);
     // Also the ones whose subscribe is still on its way: the bridge answers in order.
-    if (this.#state === "open" && released.length) this.#request("unsubscribe", released, {});
+    // Not the refused ones: asking again would only bring a second refusal (bad_request).
+    const held = released.filter((pattern) => !refused.includes(pattern));
+    if (this.#state === "open" && held.length) this.#request("unsubscribe", held, {});
   }
 }
