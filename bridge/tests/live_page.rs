@@ -1,11 +1,12 @@
-//! The live page at `/` (docs/protocol.md "HTTP endpoints"): its headers, and the page
-//! itself in a real browser. The browser tests run `tests/browser/live_page.mjs`
-//! (playwright-core from npm) against Debian's headless Chromium, never a downloaded
-//! browser; `scripts/test` installs both. The page connects with the token from its
-//! own URL, subscribes as a user would, shows an event published through ZeroMQ (as
-//! text, never as markup), and resumes with `since` after a reconnect, in cluster mode
-//! on another node than the one it left (a `redis-server` of the test's own). A screenshot
-//! is kept in `target/test-artifacts/live-page.png`.
+//! The live page at `/` (docs/protocol.md "HTTP endpoints") and the client library it
+//! is built on, at `/push-bridge-client.js`: their headers, and the page itself in a
+//! real browser. The browser tests run `tests/browser/live_page.mjs` (playwright-core
+//! from npm) against Debian's headless Chromium, never a downloaded browser;
+//! `scripts/test` installs both. The page connects with the token from its own URL (or
+//! without one, anonymously), subscribes as a user would, shows an event published
+//! through ZeroMQ (as text, never as markup), and resumes with `since` after a
+//! reconnect, in cluster mode on another node than the one it left (a `redis-server` of
+//! the test's own). A screenshot is kept in `target/test-artifacts/live-page.png`.
 
 mod support;
 
@@ -24,31 +25,72 @@ const BROWSER_WAIT: Duration = Duration::from_secs(60);
 #[test]
 fn the_page_is_html_with_a_strict_policy() {
     let bridge = Bridge::start();
-    let (status, response) = http_get(bridge.addr, "/").unwrap();
-    assert_eq!(status, 200, "{response}");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let header = |name: &str| -> String {
-        head.lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(':')?;
-                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-            })
-            .unwrap_or_else(|| panic!("no {name} header in {head}"))
-    };
-    assert_eq!(header("content-type"), "text/html; charset=utf-8");
-    assert_eq!(header("cache-control"), "no-cache");
-    let csp = header("content-security-policy");
+    let (head, body) = get_ok(&bridge, "/");
+    assert_eq!(header(&head, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&head, "cache-control"), "no-cache");
+    let csp = header(&head, "content-security-policy");
     assert!(csp.starts_with("default-src 'none'; "), "{csp}");
     assert!(!csp.contains("unsafe"), "{csp}");
-    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");
     assert!(csp.contains("style-src 'sha256-"), "{csp}");
     assert!(csp.contains("connect-src 'self' ws: wss:"), "{csp}");
-    assert!(body.contains("push-bridge.v1") && body.contains("bearer."));
-    // Self-contained: nothing is fetched from anywhere.
+    // The page loads the client library from its own origin, relative to itself, and
+    // nothing from anywhere else.
+    assert!(
+        body.contains(r#"<script type="module">"#)
+            && body.contains(r#"import { connect } from "./push-bridge-client.js";"#),
+        "{body}"
+    );
     assert!(!body.contains("http://") && !body.contains("https://") && !body.contains(" src="));
 
     // Only `/` is the page; other paths without an upgrade stay 404.
     assert_eq!(http_get(bridge.addr, "/live").unwrap().0, 404);
+}
+
+/// The library is served as the file npm ships, to any origin that imports it; an
+/// upgrade on its path is still a WebSocket, as on any path.
+#[tokio::test]
+async fn the_client_library_is_served_beside_the_page() {
+    let bridge = Bridge::start();
+    let (head, body) = get_ok(&bridge, "/push-bridge-client.js");
+    assert_eq!(
+        header(&head, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(header(&head, "cache-control"), "no-cache");
+    assert_eq!(header(&head, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&head, "access-control-allow-origin"), "*");
+    assert!(
+        body == include_str!("../../clients/js/src/index.js"),
+        "the body is not clients/js/src/index.js"
+    );
+
+    let url = format!(
+        "ws://{}/push-bridge-client.js?token={}",
+        bridge.addr,
+        bridge.token()
+    );
+    let (mut ws, protocol) = connect(&url, &["push-bridge.v1"], &[]).await.unwrap();
+    assert_eq!(protocol.as_deref(), Some("push-bridge.v1"));
+    assert_eq!(next_json(&mut ws).await["type"], "welcome");
+}
+
+/// GET `path`, which must answer 200: its head and body.
+fn get_ok(bridge: &Bridge, path: &str) -> (String, String) {
+    let (status, response) = http_get(bridge.addr, path).unwrap();
+    assert_eq!(status, 200, "{response}");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+/// The value of header `name` in `head`.
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {name} header in {head}"))
 }
 
 #[test]
@@ -229,6 +271,36 @@ fn a_token_that_is_no_subprotocol_goes_in_the_url() {
         .publisher()
         .publish(
             "article:1",
+            &json!({"unique": unique, "text": "<img src=x>"}),
+        )
+        .unwrap();
+    script.expect("done");
+    script.finish();
+}
+
+/// A bridge that lets clients without a token in: the page, without `?token=`, connects
+/// anonymously.
+#[test]
+fn without_a_token_the_page_connects_anonymously() {
+    let bridge =
+        Bridge::start_with("auth.allow_anonymous = true\nauth.anonymous_topics = [\"article:*\"]");
+    let page = format!("http://{}/", bridge.addr);
+    let unique = unique("anonymous");
+    let mut script = Script::start(
+        "live-page-anonymous.png",
+        Page {
+            url: &page,
+            patterns: "article:*",
+            topic: "article:7",
+            uniques: [&unique, ""],
+            mode: "simple",
+        },
+    );
+    script.expect("subscribed");
+    bridge
+        .publisher()
+        .publish(
+            "article:7",
             &json!({"unique": unique, "text": "<img src=x>"}),
         )
         .unwrap();

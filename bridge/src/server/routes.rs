@@ -1,7 +1,7 @@
 //! HTTP routes on the one listener (docs/protocol.md "HTTP endpoints"): `/healthz`,
-//! `/readyz`, `/metrics`, the live page at `/`, `/events`, and WebSocket upgrades on
-//! any path. Every client is admitted ([`admission`](super::admission)) before it is
-//! upgraded or served.
+//! `/readyz`, `/metrics`, the live page at `/` and the client library it is built on at
+//! `/push-bridge-client.js`, `/events`, and WebSocket upgrades on any path. Every client
+//! is admitted ([`admission`](super::admission)) before it is upgraded or served.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -94,7 +94,8 @@ fn not_found() -> Response {
     refusal(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-/// WebSocket upgrades on any path; anything else is the live page at `/` or 404.
+/// WebSocket upgrades on any path; anything else is the live page at `/`, the client
+/// library at `/push-bridge-client.js`, or 404.
 async fn any_path(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -105,39 +106,64 @@ async fn any_path(
             let (parts, _) = request.into_parts();
             websocket(state, peer, parts.uri, parts.headers, upgrade).await
         }
-        None if request.method() == Method::GET && request.uri().path() == "/" => live_page(),
-        None => not_found(),
+        None if request.method() != Method::GET => not_found(),
+        None => match request.uri().path() {
+            "/" => live_page(),
+            CLIENT_LIBRARY_PATH => client_library(),
+            _ => not_found(),
+        },
     }
 }
 
-/// The live page (docs/protocol.md "HTTP endpoints"): one self-contained file that
-/// connects with the token in its own URL and shows the events it receives.
+/// The live page (docs/protocol.md "HTTP endpoints"): the UI of one file, connected
+/// through the client library it imports from [`CLIENT_LIBRARY_PATH`], with the token in
+/// its own URL; it shows the events it receives.
 const LIVE_PAGE: &str = include_str!("live.html");
 
-/// Its policy lets nothing run or load but the page's own inline script and style,
-/// named by hash so that any injected markup stays inert, and WebSocket connections.
+/// Where the bridge serves the browser client library (clients/js): beside the page,
+/// which imports it relatively (`./push-bridge-client.js`), so that it is found behind a
+/// proxy that serves the bridge under a path prefix too.
+const CLIENT_LIBRARY_PATH: &str = "/push-bridge-client.js";
+
+/// The library itself, the very file npm ships as `push-bridge-client`.
+const CLIENT_LIBRARY: &str = include_str!("../../../clients/js/src/index.js");
+
+/// Its policy lets nothing run or load but scripts of the bridge's own origin (the
+/// client library), the page's own inline script and style, named by hash so that any
+/// injected markup stays inert, and WebSocket connections.
 static LIVE_PAGE_CSP: LazyLock<String> = LazyLock::new(|| {
-    let hashes = |tag: &str| -> String {
-        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-        let mut rest = LIVE_PAGE;
-        let mut sources = String::new();
-        while let Some((body, after)) = rest
-            .split_once(open.as_str())
-            .and_then(|(_, tail)| tail.split_once(close.as_str()))
-        {
-            let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
-            sources.push_str(&format!(" 'sha256-{digest}'"));
-            rest = after;
-        }
-        sources
-    };
     format!(
-        "default-src 'none'; script-src{}; style-src{}; connect-src 'self' ws: wss:; \
+        "default-src 'none'; script-src 'self'{}; style-src{}; connect-src 'self' ws: wss:; \
          img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        hashes("script"),
-        hashes("style"),
+        inline_hashes(LIVE_PAGE, "script"),
+        inline_hashes(LIVE_PAGE, "style"),
     )
 });
+
+/// The CSP sources (` 'sha256-…'` each) of every inline `<tag …>…</tag>` of `page`,
+/// whatever its attributes (`<script type="module">`).
+fn inline_hashes(page: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut rest = page;
+    let mut sources = String::new();
+    while let Some((_, tail)) = rest.split_once(open.as_str()) {
+        rest = tail;
+        // `<scripts>` or `<styles>` would be other tags.
+        if !tail.starts_with(['>', ' ', '\t', '\n', '\r']) {
+            continue;
+        }
+        let Some((body, after)) = tail
+            .split_once('>')
+            .and_then(|(_, body)| body.split_once(close.as_str()))
+        else {
+            break;
+        };
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+        sources.push_str(&format!(" 'sha256-{digest}'"));
+        rest = after;
+    }
+    sources
+}
 
 fn live_page() -> Response {
     (
@@ -149,6 +175,22 @@ fn live_page() -> Response {
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         LIVE_PAGE,
+    )
+        .into_response()
+}
+
+/// Public code without credentials: a dashboard on any origin may `import` it from the
+/// bridge (module scripts are fetched with CORS). `no-cache`: a browser never runs a
+/// copy older than the bridge that serves it, say after an upgrade.
+fn client_library() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        CLIENT_LIBRARY,
     )
         .into_response()
 }
@@ -185,4 +227,32 @@ async fn websocket(
         .tasks
         .spawn(websocket::run(egress, on_upgrade, admitted, slot));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_hashes_name_each_inline_element_whatever_its_attributes() {
+        let page = "<style>a{}</style><script type=\"module\">run()</script>\
+                    <scripts>not this</scripts><script>\nmore()\n</script>";
+        let hash = |body: &str| {
+            let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+            format!(" 'sha256-{digest}'")
+        };
+        assert_eq!(
+            inline_hashes(page, "script"),
+            format!("{}{}", hash("run()"), hash("\nmore()\n"))
+        );
+        assert_eq!(inline_hashes(page, "style"), hash("a{}"));
+    }
+
+    #[test]
+    fn the_live_page_policy_names_its_one_script_and_one_style() {
+        let csp = LIVE_PAGE_CSP.as_str();
+        assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+        assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+    }
 }

@@ -15,11 +15,13 @@
 //   is another node of the same cluster, and an event was published to a third node
 //   meanwhile: the page must reconnect by itself, resume (`recovered`), show that
 //   event, and show the first event only once; the script prints `resumed`;
-// - anything else: done after the first event.
+// - anything else: the page also subscribes to LIVE_TOPIC itself, so the first event
+//   matches two subscriptions and must be shown once; then the script unsubscribes with
+//   the chip's × and with the Unsubscribe button.
 // Every wait is bounded; any failure exits non-zero with the reason on stderr.
 //
-// Environment: LIVE_URL (the page, with ?token=), LIVE_PATTERNS (typed into the form),
-// LIVE_TOPIC, LIVE_UNIQUE1, LIVE_UNIQUE2 (the published events), LIVE_MODE,
+// Environment: LIVE_URL (the page, with ?token= unless anonymous), LIVE_PATTERNS (typed
+// into the form), LIVE_TOPIC, LIVE_UNIQUE1, LIVE_UNIQUE2 (the published events), LIVE_MODE,
 // LIVE_SCREENSHOT (a PNG path), CHROMIUM (default /usr/bin/chromium).
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -80,6 +82,12 @@ try {
   await page.fill("#patterns", env("LIVE_PATTERNS"));
   await page.click("#subscribe");
   await page.locator('#answer[data-kind="subscribed"]').waitFor();
+  const simple = !["resume", "restart", "move"].includes(mode);
+  if (simple) {
+    await page.fill("#patterns", topic);
+    await page.click("#subscribe");
+    await page.locator("#answer").filter({ hasText: `Subscribed to ${topic}` }).waitFor();
+  }
   console.log("subscribed");
 
   const first = eventWith(env("LIVE_UNIQUE1"));
@@ -90,6 +98,15 @@ try {
   if (!shown.includes("<img src=x")) throw new Error(`the data is not shown as text: ${shown}`);
   if ((await page.locator("#events img").count()) !== 0) throw new Error("event data became markup");
   if (await page.evaluate(() => window.injected !== undefined)) throw new Error("event data ran as script");
+
+  if (simple) {
+    if ((await first.count()) !== 1) throw new Error("an event of two subscriptions is shown twice");
+    await page.click(`#subs button[title="Unsubscribe from ${topic}"]`);
+    await page.locator('#answer[data-kind="unsubscribed"]').filter({ hasText: topic }).waitFor();
+    await page.fill("#patterns", "");
+    await page.click("#unsubscribe");
+    await page.locator("#subs:empty").waitFor();
+  }
 
   if (mode === "restart") {
     console.log("seen");

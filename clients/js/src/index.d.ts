@@ -26,6 +26,8 @@ export interface Options {
   token?: string;
   /** Gives a token (or a promise of one): called before every connection, and again when the token expired (close 4001). */
   getToken?: () => string | Promise<string>;
+  /** Neither: connect without a token, to a bridge with `auth.allow_anonymous = true`. */
+  anonymous?: boolean;
   backoff?: Backoff;
   /** A connection not welcomed by the bridge within this many ms is retried (default 10 000). */
   connectTimeout?: number;

@@ -187,8 +187,8 @@ export class Client {
     if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
       throw new TypeError(`push-bridge-client: ${parsed.href} is not a ws://, wss://, http:// or https:// URL`);
     }
-    if (options.token === undefined && options.getToken === undefined) {
-      throw new TypeError("push-bridge-client: give `token` or `getToken`");
+    if (options.token === undefined && options.getToken === undefined && options.anonymous !== true) {
+      throw new TypeError("push-bridge-client: give `token` or `getToken` (or `anonymous: true`)");
     }
     this.#url = parsed;
     this.#options = {
@@ -319,10 +319,12 @@ export class Client {
   async #open() {
     const generation = ++this.#generation;
     if (this.#state === "open" || this.#state === "closed") this.#setState("connecting", { attempt: this.#attempt });
+    // Neither token nor getToken (`anonymous: true`): for a bridge with `auth.allow_anonymous`.
+    const anonymous = this.#options.token === undefined && this.#options.getToken === undefined;
     let token;
     try {
       token = this.#options.getToken ? await this.#options.getToken() : this.#options.token;
-      if (typeof token !== "string" || token === "") throw new TypeError(`getToken gave ${typeof token === "string" ? "an empty string" : typeof token}, not a token`);
+      if (!anonymous && (typeof token !== "string" || token === "")) throw new TypeError(`getToken gave ${typeof token === "string" ? "an empty string" : typeof token}, not a token`);
     } catch (cause) {
       if (generation !== this.#generation) return;
       const error = new PushBridgeError("token_unavailable", `could not get a token: ${cause?.message ?? cause}`);
@@ -335,7 +337,9 @@ export class Client {
     if (this.#state !== "connecting") this.#setState("connecting", { attempt: this.#attempt });
     const url = new URL(this.#url);
     const protocols = [PROTOCOL];
-    if (SUBPROTOCOL_SAFE.test(token)) protocols.push(`bearer.${token}`);
+    if (anonymous) {
+      // no token anywhere
+    } else if (SUBPROTOCOL_SAFE.test(token)) protocols.push(`bearer.${token}`);
     else url.searchParams.set("token", token);
     let socket;
     try {

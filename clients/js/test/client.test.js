@@ -146,9 +146,16 @@ describe("Client", () => {
     assert.deepEqual(latest().protocols, [PROTOCOL]);
   });
 
+  it("connects without any token when anonymous", () => {
+    connect("ws://bridge.test/", { anonymous: true, WebSocket: ScriptedSocket });
+    assert.equal(latest().url, "ws://bridge.test/");
+    assert.deepEqual(latest().protocols, [PROTOCOL]);
+  });
+
   it("refuses what it cannot use", () => {
     assert.throws(() => connect("ftp://bridge.test/", { token: "t", WebSocket: ScriptedSocket }), /not a ws/);
     assert.throws(() => connect("ws://bridge.test/", { WebSocket: ScriptedSocket }), /token/);
+    assert.throws(() => connect("ws://bridge.test/", { anonymous: false, WebSocket: ScriptedSocket }), /token/);
   });
 
   it("subscribes once welcomed and delivers each event once to each matching subscription", async () => {
@@ -350,6 +357,7 @@ describe("Client", () => {
     assert.deepEqual(request.topics, ["b", "secret"]);
     latest().frame({ type: "error", code: "forbidden", message: "not permitted: secret", ref: request.ref });
     await assert.rejects(bad.ready, (e) => e.code === "forbidden" && e.patterns.join() === "b,secret");
+    assert.equal(latest().sent.at(-1), request, "nothing to unsubscribe: the bridge holds none of them");
     await good.ready;
     assert.equal(seen.errors.at(-1).code, "forbidden");
     // Only what is still held is subscribed after a reconnection.
