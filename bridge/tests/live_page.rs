@@ -255,27 +255,7 @@ fn a_token_that_is_no_subprotocol_goes_in_the_url() {
         "[[token]]\nname = \"odd\"\ntoken = \"dash/board=1+2\"\ntopics = [\"article:*\"]\n",
     ));
     let page = format!("http://{}/?token=dash%2Fboard%3D1%2B2", bridge.addr);
-    let unique = unique("odd");
-    let mut script = Script::start(
-        "live-page-token-in-url.png",
-        Page {
-            url: &page,
-            patterns: "article:*",
-            topic: "article:1",
-            uniques: [&unique, ""],
-            mode: "simple",
-        },
-    );
-    script.expect("subscribed");
-    bridge
-        .publisher()
-        .publish(
-            "article:1",
-            &json!({"unique": unique, "text": "<img src=x>"}),
-        )
-        .unwrap();
-    script.expect("done");
-    script.finish();
+    page_shows_one_event(&bridge, &page, "live-page-token-in-url.png", "article:1");
 }
 
 /// A bridge that lets clients without a token in: the page, without `?token=`, connects
@@ -285,13 +265,19 @@ fn without_a_token_the_page_connects_anonymously() {
     let bridge =
         Bridge::start_with("auth.allow_anonymous = true\nauth.anonymous_topics = [\"article:*\"]");
     let page = format!("http://{}/", bridge.addr);
-    let unique = unique("anonymous");
+    page_shows_one_event(&bridge, &page, "live-page-anonymous.png", "article:7");
+}
+
+/// The page at `page` subscribes to `article:*` and shows one event published on
+/// `topic` (its data as text), then the script is done.
+fn page_shows_one_event(bridge: &Bridge, page: &str, screenshot: &str, topic: &str) {
+    let unique = unique("one-event");
     let mut script = Script::start(
-        "live-page-anonymous.png",
+        screenshot,
         Page {
-            url: &page,
+            url: page,
             patterns: "article:*",
-            topic: "article:7",
+            topic,
             uniques: [&unique, ""],
             mode: "simple",
         },
@@ -299,10 +285,7 @@ fn without_a_token_the_page_connects_anonymously() {
     script.expect("subscribed");
     bridge
         .publisher()
-        .publish(
-            "article:7",
-            &json!({"unique": unique, "text": "<img src=x>"}),
-        )
+        .publish(topic, &json!({"unique": unique, "text": "<img src=x>"}))
         .unwrap();
     script.expect("done");
     script.finish();

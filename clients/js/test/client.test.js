@@ -64,6 +64,16 @@ function open(options = {}) {
   return { client, seen };
 }
 
+/** A client subscribed to `a` that has delivered one event, `id`. */
+function openAfterEvent(id, options) {
+  const opened = open(options);
+  opened.client.subscribe("a", () => {});
+  latest().welcome();
+  latest().answer();
+  latest().event("a", id);
+  return opened;
+}
+
 describe("backoffDelay", () => {
   it("doubles from the initial delay up to the maximum", () => {
     const delays = [0, 1, 2, 3, 4, 5, 10, 100].map((n) => backoffDelay(n, NO_JITTER));
@@ -230,11 +240,7 @@ describe("Client", () => {
   });
 
   it("says reset when the bridge cannot replay", () => {
-    const { client, seen } = open();
-    client.subscribe("a", () => {});
-    latest().welcome();
-    latest().answer();
-    latest().event("a", "e1");
+    const { client, seen } = openAfterEvent("e1");
     latest().lose(1001);
     mock.timers.tick(100);
     latest().welcome();
@@ -335,11 +341,7 @@ describe("Client", () => {
   });
 
   it("resumes at once when dropped for being too slow", () => {
-    const { client, seen } = open();
-    client.subscribe("a", () => {});
-    latest().welcome();
-    latest().answer();
-    latest().event("a", "e7");
+    const { client, seen } = openAfterEvent("e7");
     latest().lose(4008);
     assert.equal(ScriptedSocket.made.length, 2);
     latest().welcome();
@@ -424,11 +426,7 @@ describe("Client", () => {
   });
 
   it("close() stops without reconnecting; reconnect() resumes", () => {
-    const { client, seen } = open();
-    client.subscribe("a", () => {});
-    latest().welcome();
-    latest().answer();
-    latest().event("a", "e1");
+    const { client, seen } = openAfterEvent("e1");
     client.close();
     assert.deepEqual(latest().closedWith, { code: 1000, reason: "closed by the client" });
     assert.equal(client.state, "closed");
