@@ -3,6 +3,7 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cluster;
 pub mod haproxy;
 pub mod rabbitmq;
