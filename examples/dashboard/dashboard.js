@@ -15,15 +15,14 @@ const stateBadge = document.getElementById("state");
 const counter = document.getElementById("count");
 const topicsLine = document.getElementById("topics");
 const notice = document.getElementById("notice");
-const errors = document.getElementById("errors");
+const errorLine = document.getElementById("error");
 const events = document.getElementById("events");
 
-/** Adds an error line; shown until the page is reloaded. */
+/** Shows the latest error, until the connection is open again. */
 function showError(code, message) {
-  const item = document.createElement("li");
-  item.dataset.code = code;
-  item.textContent = `${code}: ${message}`;
-  errors.append(item);
+  errorLine.dataset.code = code;
+  errorLine.textContent = `${code}: ${message}`;
+  errorLine.hidden = false;
 }
 
 const bridgeUrl = params.get("bridge");
@@ -41,8 +40,11 @@ if (!bridgeUrl || !token) {
   bridge.on("state", (state) => {
     stateBadge.dataset.state = state;
     stateBadge.textContent = state;
+    if (state === "open") errorLine.hidden = true;
   });
 
+  // The client stops for good only on errors it cannot get past (`fatal`), such as a
+  // revoked token; after the others it goes on retrying.
   bridge.on("error", (error) => {
     showError(error.code, error.message + (error.fatal ? " (stopped)" : ""));
   });
