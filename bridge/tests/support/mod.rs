@@ -634,6 +634,17 @@ pub fn publish_paced(
     count: u64,
     per_second: u64,
 ) -> std::thread::JoinHandle<()> {
+    publish_paced_counting(bridge, topic, count, per_second, Default::default())
+}
+
+/// As [`publish_paced`]; `handed` counts the events ZeroMQ took so far.
+pub fn publish_paced_counting(
+    bridge: &Bridge,
+    topic: &'static str,
+    count: u64,
+    per_second: u64,
+    handed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     let publisher = bridge.publisher();
     std::thread::spawn(move || {
         let started = Instant::now();
@@ -645,6 +656,7 @@ pub fn publish_paced(
             publisher
                 .publish(topic, &serde_json::json!({ "seq": seq }))
                 .unwrap();
+            handed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         publisher.close(Duration::from_secs(5)).unwrap();
     })
