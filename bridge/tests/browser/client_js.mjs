@@ -30,6 +30,8 @@ import { env, giveUpAfter, launch, newPage, nextLine, SOCKET_FAILED, WAIT } from
 
 /** The longest a `wait` may take: the test's own bound is longer. */
 const EVENTS_WAIT = 45_000;
+/** A `wait` fails when no event came for this long. */
+const STALLED = 15_000;
 /** Time given to late events before a result is taken: a duplicate is counted too. */
 const SETTLE = 1_000;
 
@@ -180,8 +182,16 @@ try {
   for (;;) {
     const [command, arg] = (await nextLine("a command", 120_000)).split(" ");
     if (command === "wait") {
+      // Events that stop coming for STALLED will not come: the tests publish steadily,
+      // and their reconnections take a few seconds at most.
       const wanted = Number(arg);
-      await until(async () => (await count()) >= wanted, async () => `the page has ${await count()} of ${wanted} events`);
+      let [seen, since] = [-1, Date.now()];
+      await until(async () => {
+        const now = await count();
+        if (now !== seen) [seen, since] = [now, Date.now()];
+        if (Date.now() - since > STALLED) throw new Error(`no new event for ${STALLED / 1000} s: the page has ${now} of ${wanted}`);
+        return now >= wanted;
+      }, async () => `the page has ${await count()} of ${wanted} events`);
       console.log("received");
     } else if (command === "cut") {
       if (!proxy) throw new Error("cut without CLIENT_PROXY=1");
