@@ -67,7 +67,7 @@ if (!bridgeUrl || !token) {
     id.className = "id";
     id.textContent = event.id;
     const data = document.createElement("pre");
-    data.textContent = JSON.stringify(event.data, null, 2);
+    data.textContent = JSON.stringify(event.data);
     item.append(topic, id, data);
     events.prepend(item);
     if (events.children.length > SHOWN) events.lastElementChild.remove();
