@@ -1,6 +1,7 @@
 //! The browser client library (clients/js/src/index.js) in Debian's headless Chromium,
 //! against the real bridge: the example dashboard (examples/dashboard) as a reader serves
-//! it (`python3 -m http.server` over the repository root), and the library itself through
+//! it (`python3 -m http.server` over the repository root), showing events and asking to
+//! refetch after the bridge lost its history, and the library itself through
 //! a bridge restart, a 2 s network cut, JWT expiry with getToken, a revoked token, and
 //! 1,000 events a second. Events carry `{"seq": n}`, published with the Rust SDK; each
 //! scenario checks that the page got every one exactly once, in order.
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::browser::{Driver, StaticServer, BROWSER_WAIT};
+use support::browser::{artifact, Driver, StaticServer, BROWSER_WAIT};
 use support::*;
 
 const TOPIC: &str = "desk";
@@ -173,6 +174,58 @@ fn the_example_dashboard_shows_every_event_once_in_order() {
     assert_eq!(result["elements_from_data"], 0, "event data became markup");
     assert_eq!(result["injected"], false, "event data ran as script");
     assert_eq!(result["sockets"], 1);
+}
+
+/// The example page after the bridge came back without its history (killed, started
+/// again on the same address): it reconnects by itself, says it must refetch, and shows
+/// the events published after that. A screenshot is kept in
+/// `target/test-artifacts/client-js-dashboard.png`.
+#[test]
+fn the_example_dashboard_asks_to_refetch_when_the_bridge_lost_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = Bridge::start_with_token(dir.path(), TOKEN, "");
+    let (addr, zmq) = (bridge.addr, bridge.zmq.clone());
+    let config = std::fs::read_to_string(bridge.config_path()).unwrap();
+    let screenshot = artifact("client-js-dashboard.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&screenshot);
+    let mut page = Page::open(
+        "dashboard",
+        &bridge,
+        TOKEN,
+        &[
+            ("CLIENT_OUTAGES", "1"),
+            ("CLIENT_SCREENSHOT", screenshot.to_str().unwrap()),
+        ],
+    );
+    // Closed first: a publisher would send its recent events again to the new bridge,
+    // which has no history to recognise them by.
+    let publish = |bridge: &Bridge, seqs: std::ops::Range<u64>| {
+        let publisher = bridge.publisher();
+        for seq in seqs {
+            publisher.publish(TOPIC, &json!({ "seq": seq })).unwrap();
+        }
+        publisher.close(WAIT).unwrap();
+    };
+    publish(&bridge, 0..10);
+    page.wait(10);
+    drop(bridge);
+    let bridge = Bridge::start_raw(tempfile::tempdir().unwrap(), addr, zmq, &config, &[]);
+    // Shown once the new bridge answered the resume: the page is subscribed again.
+    page.command("notice", "notice");
+    publish(&bridge, 10..20);
+    page.wait(20);
+    let result = page.result("dashboard-refetch");
+    assert_once_in_order(&result, 20);
+    assert_eq!(result["resets"], 1);
+    assert!(
+        result["notice"].as_str().unwrap().contains("refetching"),
+        "{result}"
+    );
+    assert_eq!(result["state"], "open");
+    assert_eq!(result["error"], Value::Null, "still shown once open again");
+    assert!(result["sockets"].as_u64().unwrap() >= 2, "{result}");
+    assert!(std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 0));
 }
 
 /// The bridge stops gracefully (SIGTERM) and starts again on the same address with the

@@ -15,6 +15,7 @@
 //   cut <ms>        → `restored`: every proxied connection is cut, new ones are refused
 //                     for ms, then let through again
 //   closed          → `closed` once the client stopped (state `closed`)
+//   notice          → `notice` once the dashboard shows its refetch notice
 //   pause <ms>      → `paused` after ms (the test then checks that nothing happened)
 //   result          → `result <JSON>` a second later (so late duplicates count), and exits
 // Events carry `{"seq": n}`; the test checks the order and duplicates in the result.
@@ -23,7 +24,7 @@
 //
 // Environment: CLIENT_MODE, CLIENT_ORIGIN, CLIENT_BRIDGE (ws://host:port/), CLIENT_TOPIC,
 // CLIENT_TOKEN or CLIENT_JWT_SECRET (+ CLIENT_JWT_TTL), CLIENT_PROXY, CLIENT_OUTAGES,
-// CHROMIUM.
+// CLIENT_SCREENSHOT (a PNG of the page taken before the result), CHROMIUM.
 import { createHmac } from "node:crypto";
 import net from "node:net";
 import { env, giveUpAfter, launch, newPage, nextLine, SOCKET_FAILED, WAIT } from "./chromium.mjs";
@@ -151,6 +152,7 @@ try {
           count: Number(document.getElementById("count").dataset.count),
           state: document.getElementById("state").dataset.state,
           resets: Number(document.getElementById("notice").dataset.resets),
+          notice: document.getElementById("notice").hidden ? null : document.getElementById("notice").textContent,
           error: document.getElementById("error").hidden ? null : document.getElementById("error").dataset.code,
           // Event data is text: markup in it must never become elements, nor run.
           elements_from_data: document.querySelectorAll("#events pre *").length,
@@ -203,6 +205,9 @@ try {
       const state = () => page.evaluate(() => window.client.state);
       await until(async () => (await state()) === "closed", async () => `the client is ${await state()}`, WAIT);
       console.log("closed");
+    } else if (command === "notice") {
+      await page.locator("#notice").waitFor({ state: "visible", timeout: EVENTS_WAIT });
+      console.log("notice");
     } else if (command === "pause") {
       await new Promise((resolve) => setTimeout(resolve, Number(arg)));
       console.log("paused");
@@ -210,6 +215,7 @@ try {
       // Events the test did not wait for (duplicates) would come within this.
       await new Promise((resolve) => setTimeout(resolve, SETTLE));
       if (problems.length) throw new Error(problems.join("\n"));
+      if (process.env.CLIENT_SCREENSHOT) await page.screenshot({ path: process.env.CLIENT_SCREENSHOT, fullPage: true });
       const outcome = { ...(await result()), sockets, tokenCalls, proxy: proxy && { connections: proxy.connections, refused: proxy.refused } };
       console.log(`result ${JSON.stringify(outcome)}`);
       break;
