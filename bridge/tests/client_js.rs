@@ -307,9 +307,10 @@ fn a_client_cut_for_two_seconds_resumes_without_gap_or_duplicate() {
     assert_eq!(result["state"], "open");
 }
 
-/// JWTs valid 3 s, minted by the page's getToken: the bridge closes each connection
-/// with 4001 when its token expires, the client asks getToken again and resumes, and
-/// all 1,500 events (7.5 s of them) arrive once, in order.
+/// JWTs valid 3 s, minted by the page's getToken: the bridge closes the connection with
+/// 4001 when its token expires, the client asks getToken again and resumes, and all
+/// 1,500 events (7.5 s of them) arrive once, in order. Two tokens are short-lived, the
+/// third lasts: two expiries, three calls, three connections.
 #[test]
 fn an_expired_jwt_is_refreshed_through_get_token() {
     const EVENTS: u64 = 1_500;
@@ -320,25 +321,36 @@ fn an_expired_jwt_is_refreshed_through_get_token() {
         "library",
         &bridge,
         "",
-        &[("CLIENT_JWT_SECRET", JWT_SECRET), ("CLIENT_JWT_TTL", "3")],
+        &[
+            ("CLIENT_JWT_SECRET", JWT_SECRET),
+            ("CLIENT_JWT_TTL", "3"),
+            ("CLIENT_JWT_SHORT", "2"),
+        ],
     );
     publish_paced(&bridge, TOPIC, EVENTS, 200).join().unwrap();
     page.wait(EVENTS);
     let result = page.result("jwt");
     assert_once_in_order(&result, EVENTS);
     assert_resumed_without_gap(&result);
-    let expired = result["errors"]
+    let expired: Vec<&Value> = result["errors"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["code"] == "token_expired" && e["closeCode"] == 4001)
-        .count();
-    assert!(expired >= 1, "no 4001 close: {}", result["errors"]);
+        .filter(|e| e["code"] == "token_expired")
+        .collect();
     let calls = result["tokenCalls"].as_u64().unwrap();
-    println!("CLIENT-JS jwt expired={expired} token_calls={calls}");
-    assert!(calls >= 2, "getToken was called {calls} times");
-    // Once before each connection, never more.
-    assert_eq!(calls, result["sockets"].as_u64().unwrap(), "{result}");
+    println!(
+        "CLIENT-JS jwt expired={} token_calls={calls}",
+        expired.len()
+    );
+    assert_eq!(expired.len(), 2, "{}", result["errors"]);
+    assert!(
+        expired.iter().all(|e| e["closeCode"] == 4001),
+        "{expired:?}"
+    );
+    // Once before each connection: the first, and one after each expiry.
+    assert_eq!(calls, 3, "getToken calls");
+    assert_eq!(result["sockets"], 3, "{result}");
     // A fresh token each time: the bridge never saw an expired one come back.
     assert_eq!(
         bridge.metric(r#"push_bridge_auth_failures_total{reason="jwt_expired"}"#),
@@ -402,13 +414,14 @@ fn a_revoked_token_stops_the_client_with_a_clear_error() {
 }
 
 /// 1,000 events a second for 10 s to one tab: all 10,000 arrive once, in order, and
-/// the page's main thread stays free (a 50 ms timer is never late by a second).
+/// the page's main thread stays free (a 50 ms timer is never late by 1.5 s).
 #[test]
 fn a_tab_takes_a_thousand_events_a_second_and_stays_responsive() {
     const EVENTS: u64 = 10_000;
-    /// The worst delay of the page's 50 ms timer allowed, in ms: generous for a busy
-    /// two-core machine, far below a page that froze.
-    const WORST_LAG_MS: f64 = 1_000.0;
+    /// The worst delay of the page's 50 ms timer allowed, in ms: about 10–130 ms here
+    /// alone, 530 ms with eight browser tests at once on two busy cores; a page frozen
+    /// for 1.5 s measured 1,930 ms.
+    const WORST_LAG_MS: f64 = 1_500.0;
     let dir = tempfile::tempdir().unwrap();
     let bridge = Bridge::start_with_token(dir.path(), TOKEN, "");
     let mut page = Page::open("library", &bridge, TOKEN, &[]);

@@ -7,7 +7,8 @@
 //   worst lag of a 50 ms timer (how long the page's main thread was busy).
 // With CLIENT_PROXY=1 the page reaches the bridge through a TCP proxy of this script,
 // which the test can cut; with CLIENT_JWT_SECRET the page's getToken mints a fresh HS256
-// JWT valid CLIENT_JWT_TTL seconds (counting the calls).
+// JWT (counting the calls): the first CLIENT_JWT_SHORT of them valid CLIENT_JWT_TTL
+// seconds, later ones an hour, so that the count is settled when the test reads it.
 //
 // This script prints `ready` once the page's subscription to CLIENT_TOPIC is confirmed,
 // then obeys the test's lines on stdin, each answered with one line:
@@ -23,7 +24,8 @@
 // for a refused WebSocket when CLIENT_OUTAGES=1) exits non-zero with the reason on stderr.
 //
 // Environment: CLIENT_MODE, CLIENT_ORIGIN, CLIENT_BRIDGE (ws://host:port/), CLIENT_TOPIC,
-// CLIENT_TOKEN or CLIENT_JWT_SECRET (+ CLIENT_JWT_TTL), CLIENT_PROXY, CLIENT_OUTAGES,
+// CLIENT_TOKEN or CLIENT_JWT_SECRET (+ CLIENT_JWT_TTL, CLIENT_JWT_SHORT), CLIENT_PROXY,
+// CLIENT_OUTAGES,
 // CLIENT_SCREENSHOT (a PNG of the page taken before the result), CHROMIUM.
 import { createHmac } from "node:crypto";
 import net from "node:net";
@@ -131,7 +133,7 @@ try {
   if (secret) {
     await page.exposeFunction("mintToken", () => {
       tokenCalls++;
-      return mintJwt(secret, Number(env("CLIENT_JWT_TTL")));
+      return mintJwt(secret, tokenCalls <= Number(env("CLIENT_JWT_SHORT")) ? Number(env("CLIENT_JWT_TTL")) : 3600);
     });
   }
 
