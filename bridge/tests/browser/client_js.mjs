@@ -25,8 +25,8 @@
 //
 // Environment: CLIENT_MODE, CLIENT_ORIGIN, CLIENT_BRIDGE (ws://host:port/), CLIENT_TOPIC,
 // CLIENT_TOKEN or CLIENT_JWT_SECRET (+ CLIENT_JWT_TTL, CLIENT_JWT_SHORT), CLIENT_PROXY,
-// CLIENT_OUTAGES,
-// CLIENT_SCREENSHOT (a PNG of the page taken before the result), CHROMIUM.
+// CLIENT_OUTAGES, CLIENT_SCREENSHOT (a PNG of the page, taken before the result),
+// CHROMIUM.
 import { createHmac } from "node:crypto";
 import net from "node:net";
 import { env, giveUpAfter, launch, newPage, nextLine, SOCKET_FAILED, WAIT } from "./chromium.mjs";
