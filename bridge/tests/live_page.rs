@@ -10,17 +10,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use serde_json::json;
+use support::browser::{artifact, Driver, BROWSER_WAIT};
 use support::*;
-
-/// Browser start and page loads on a busy two-core machine.
-const BROWSER_WAIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn the_page_is_html_with_a_strict_policy() {
@@ -98,7 +92,7 @@ fn the_page_shows_events_and_resumes_after_a_reconnect() {
     let bridge = Bridge::start();
     let page = format!("http://{}/?token={}", bridge.addr, bridge.token());
     let (first, second) = (unique("first"), unique("second"));
-    let mut script = Script::start(
+    let mut script = live_page(
         "live-page.png",
         Page {
             url: &page,
@@ -149,7 +143,7 @@ fn the_page_reconnects_by_itself_after_a_restart() {
     let config = std::fs::read_to_string(bridge.config_path()).unwrap();
     let page = format!("http://{addr}/?token=live-token");
     let (first, second) = (unique("before"), unique("after"));
-    let mut script = Script::start(
+    let mut script = live_page(
         "live-page-restart.png",
         Page {
             url: &page,
@@ -208,7 +202,7 @@ fn the_page_resumes_on_another_cluster_node() {
     assert!(config.contains("node = \"node-b\""), "{config}");
     let page = format!("http://{addr}/?token=live-token");
     let (first, second) = (unique("before"), unique("missed"));
-    let mut script = Script::start(
+    let mut script = live_page(
         "live-page-cluster.png",
         Page {
             url: &page,
@@ -272,7 +266,7 @@ fn without_a_token_the_page_connects_anonymously() {
 /// `topic` (its data as text), then the script is done.
 fn page_shows_one_event(bridge: &Bridge, page: &str, screenshot: &str, topic: &str) {
     let unique = unique("one-event");
-    let mut script = Script::start(
+    let mut script = live_page(
         screenshot,
         Page {
             url: page,
@@ -311,19 +305,6 @@ fn unique(label: &str) -> String {
     format!("{label}-{}-{nanos}", std::process::id())
 }
 
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// `<target>/test-artifacts/<name>`, kept after the run.
-fn artifact(name: &str) -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target dir")
-        .to_path_buf();
-    target.join("test-artifacts").join(name)
-}
-
 /// What the browser script does (its `LIVE_…` environment): open `url`, subscribe to
 /// `patterns`, wait for events on `topic` carrying `uniques` (the second one empty when
 /// the mode needs only one), following the scenario `mode` of live_page.mjs.
@@ -335,110 +316,22 @@ struct Page<'a> {
     mode: &'a str,
 }
 
-/// The running browser script: its stdout lines, its stdin; killed when dropped.
-struct Script {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Script {
-    /// Starts the script on `page`; it saves its screenshot as `screenshot` among the
-    /// test artifacts.
-    fn start(screenshot: &str, page: Page) -> Script {
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
-            Path::new(&chromium).exists(),
-            "no Chromium at {chromium}: run scripts/test, or apt-get install chromium"
-        );
-        assert!(
-            browser_dir().join("node_modules/playwright-core").exists(),
-            "playwright-core is not installed: run scripts/test, or \
-             npm ci --prefix bridge/tests/browser"
-        );
-        let screenshot = artifact(screenshot);
-        std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
-        let mut child = Command::new("node")
-            .arg(browser_dir().join("live_page.mjs"))
-            .current_dir(browser_dir())
-            .env("LIVE_URL", page.url)
-            .env("LIVE_PATTERNS", page.patterns)
-            .env("LIVE_TOPIC", page.topic)
-            .env("LIVE_UNIQUE1", page.uniques[0])
-            .env("LIVE_UNIQUE2", page.uniques[1])
-            .env("LIVE_MODE", page.mode)
-            .env("LIVE_SCREENSHOT", &screenshot)
-            .env("CHROMIUM", &chromium)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run node (Node.js 20 or later)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Script {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    /// Waits for the script to print `expected`; fails with its stderr otherwise.
-    fn expect(&mut self, expected: &str) {
-        match self.lines.recv_timeout(BROWSER_WAIT) {
-            Ok(line) if line.trim() == expected => {}
-            Ok(line) => self.fail(&format!("wanted {expected:?}, the script said {line:?}")),
-            Err(_) => self.fail(&format!("the script never said {expected:?}")),
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("write to the script");
-        stdin.flush().expect("flush");
-    }
-
-    /// Waits (bounded) for the script to exit successfully.
-    fn finish(mut self) {
-        self.stdin = None;
-        let deadline = Instant::now() + BROWSER_WAIT;
-        loop {
-            match self.child.try_wait().expect("try_wait") {
-                Some(status) if status.success() => return,
-                Some(status) => self.fail(&format!("the script exited with {status}")),
-                None if Instant::now() > deadline => self.fail("the script did not exit"),
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-
-    fn fail(&mut self, what: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
-        let stderr = stderr.join().unwrap_or_default();
-        panic!("{what}\n--- live_page.mjs stderr ---\n{stderr}");
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts live_page.mjs on `page`; it saves its screenshot as `screenshot` among the
+/// test artifacts.
+fn live_page(screenshot: &str, page: Page) -> Driver {
+    let screenshot = artifact(screenshot);
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let screenshot = screenshot.to_str().expect("a UTF-8 path");
+    Driver::start(
+        "live_page.mjs",
+        &[
+            ("LIVE_URL", page.url),
+            ("LIVE_PATTERNS", page.patterns),
+            ("LIVE_TOPIC", page.topic),
+            ("LIVE_UNIQUE1", page.uniques[0]),
+            ("LIVE_UNIQUE2", page.uniques[1]),
+            ("LIVE_MODE", page.mode),
+            ("LIVE_SCREENSHOT", screenshot),
+        ],
+    )
 }

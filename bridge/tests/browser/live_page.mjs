@@ -23,52 +23,21 @@
 // Environment: LIVE_URL (the page, with ?token= unless anonymous), LIVE_PATTERNS (typed
 // into the form), LIVE_TOPIC, LIVE_UNIQUE1, LIVE_UNIQUE2 (the published events), LIVE_MODE,
 // LIVE_SCREENSHOT (a PNG path), CHROMIUM (default /usr/bin/chromium).
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { env, expectLine, giveUpAfter, launch, newPage, SOCKET_FAILED } from "./chromium.mjs";
 
-const WAIT = 15_000;
-const env = (name) => {
-  const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env("LIVE_URL");
 const topic = env("LIVE_TOPIC");
 const mode = process.env.LIVE_MODE || "simple";
 
 // The whole run is bounded too, whatever hangs.
-setTimeout(() => {
-  console.error("live_page.mjs: gave up after 90 s");
-  process.exit(3);
-}, 90_000).unref();
-
-const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function expectLine(expected) {
-  const next = await Promise.race([
-    stdin.next(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error(`no "${expected}" on stdin`)), WAIT)),
-  ]);
-  if (next.done || next.value.trim() !== expected) throw new Error(`wanted "${expected}" on stdin, got ${JSON.stringify(next.value)}`);
-}
+giveUpAfter(90_000, "live_page.mjs");
 
 const problems = [];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: 30_000,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
-  page.setDefaultTimeout(WAIT);
-  // A CSP refusal or a script error shows up here: the page must run without either.
-  // (While the bridge is down in `restart`, Chromium reports each refused attempt.)
-  const expected = (text) => (mode === "restart" || mode === "move") && /^WebSocket connection to .* failed/.test(text);
-  page.on("console", (m) => {
-    if (m.type() === "error" && !expected(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // A CSP refusal or a script error shows up as a problem: the page must run without
+  // either. (While the bridge is down in `restart`, Chromium reports each refused attempt.)
+  const page = await newPage(browser, problems, (text) => (mode === "restart" || mode === "move") && SOCKET_FAILED.test(text));
   const eventWith = (text) => page.locator("#events li").filter({ hasText: text });
 
   await page.goto(url);

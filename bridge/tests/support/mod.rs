@@ -3,6 +3,7 @@
 //! peers (the Rust SDK, and pyzmq/libzmq through python3), read `/metrics`.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cluster;
 pub mod haproxy;
 pub mod rabbitmq;
@@ -645,6 +646,17 @@ pub fn publish_paced(
     count: u64,
     per_second: u64,
 ) -> std::thread::JoinHandle<()> {
+    publish_paced_counting(bridge, topic, count, per_second, Default::default())
+}
+
+/// As [`publish_paced`]; `handed` counts the events ZeroMQ took so far.
+pub fn publish_paced_counting(
+    bridge: &Bridge,
+    topic: &'static str,
+    count: u64,
+    per_second: u64,
+    handed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     let publisher = bridge.publisher();
     std::thread::spawn(move || {
         let started = Instant::now();
@@ -656,6 +668,7 @@ pub fn publish_paced(
             publisher
                 .publish(topic, &serde_json::json!({ "seq": seq }))
                 .unwrap();
+            handed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         publisher.close(Duration::from_secs(5)).unwrap();
     })
