@@ -1,6 +1,6 @@
 //! Falling behind made visible (docs/operations.md "Falling behind"): once a second,
 //! one task looks at every open connection's queue, sets the backlog metrics and lets
-//! [`behind::Watch`] decide whether the bridge as a whole is behind; it warns while it
+//! [`Watch`] decide whether the bridge as a whole is behind; it warns while it
 //! is (at most every 30 s) and says when it has caught up.
 //!
 //! The hot path pays nothing for it: the queues already count their event frames and
