@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{AuthError, Authenticator, CurrentAuth};
 use crate::config::{Config, Loaded, ServerConfig};
-use crate::egress::{heartbeat, Egress, Hub};
+use crate::egress::{backlog, heartbeat, Egress, Hub};
 use crate::eventlog::local::Local;
 use crate::eventlog::redis::RedisLog;
 use crate::eventlog::{Accepted, EventLog};
@@ -182,6 +182,7 @@ impl Bridge {
         let mut tasks = vec![
             tokio::spawn(server::accept_loop(listener, tls, Arc::clone(&state))),
             tokio::spawn(heartbeat::run(Arc::clone(&egress))),
+            tokio::spawn(backlog::run(Arc::clone(&egress))),
             tokio::spawn({
                 let shutdown = egress.shutdown.clone();
                 async move {

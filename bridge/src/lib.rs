@@ -23,7 +23,8 @@
 //!   protocol's frame and queues it ([`egress::connection`]; a full queue closes that
 //!   session with `4008`, never slowing anyone else), the socket writer that writes a
 //!   burst with one `writev`, the WebSocket session task, the SSE stream, the
-//!   heartbeat.
+//!   heartbeat, and the sampler that says when the bridge as a whole falls behind
+//!   ([`egress::backlog`]: many clients late at once, not one slow client).
 //! - [`protocol`] is pure: the codecs (client frame → request, event → frame) and the
 //!   per-client session state machines ([`protocol::session`]: client frame in →
 //!   actions out) that the session task drives; [`protocol::close::Close`] names every
@@ -32,7 +33,8 @@
 //!   HTTP routes and the upgrade, and the one admission check every client passes
 //!   ([`auth`]: static tokens, JWT, introspection; limits; `Origin`).
 //! - [`app`] is the life cycle: start in order, SIGHUP reload, the graceful drain.
-//! - [`ops`] holds metrics, logging, signals, systemd notify and rate-limited warnings;
+//! - [`ops`] holds metrics, logging, signals, systemd notify, rate-limited warnings
+//!   and the pure falling-behind decision ([`ops::behind`]);
 //!   [`config`] the configuration tree; [`topic`] the topic and pattern rules everything
 //!   above relies on; [`cli`] the command line (`serve`, `check-config`, `publish`,
 //!   `token`).

@@ -126,6 +126,15 @@ impl Connection {
         }
     }
 
+    /// Event frames queued and not yet written, and when the ingress received the
+    /// oldest of them (`None` for an SSE stream, whose queue cannot be looked into).
+    pub fn backlog(&self) -> (usize, Option<Instant>) {
+        match &self.sink {
+            Sink::Socket(writer) => writer.backlog(),
+            Sink::Stream(queue) => (queue.max_capacity() - queue.capacity(), None),
+        }
+    }
+
     /// Asks the session to close. The first request wins; returns whether this was it.
     pub fn request_close(&self, close: Close) -> bool {
         if self.close.set(close).is_err() {

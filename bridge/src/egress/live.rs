@@ -1,6 +1,6 @@
 //! The open sessions and how each got in, so that the bridge can reach all of them: the
-//! heartbeat pings them, a reload closes those whose token was revoked (`4003`), the
-//! drain closes every one (`1001`).
+//! heartbeat pings them, the backlog sampler looks at their queues, a reload closes
+//! those whose token was revoked (`4003`), the drain closes every one (`1001`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +54,11 @@ impl Live {
                 !valid(credential) && connection.request_close(Close::TokenRevoked)
             })
             .count()
+    }
+
+    /// Every open session.
+    pub fn all(&self) -> Vec<Arc<Connection>> {
+        self.lock().values().map(|(c, _)| Arc::clone(c)).collect()
     }
 
     /// The WebSocket sessions whose id falls in `slice` of `slices`.

@@ -13,7 +13,10 @@
 //! - [`heartbeat`]: one task pinging every WebSocket session; [`stall`]: the guard that
 //!   fails a write a client stopped reading; [`live`]: the open sessions, for the
 //!   heartbeat, a reload and the drain.
+//! - [`backlog`]: one task sampling every queue once a second, to say when the bridge
+//!   as a whole falls behind (many clients late at once, not one slow client).
 
+pub mod backlog;
 pub mod connection;
 pub mod expiry;
 pub mod frame;

@@ -341,6 +341,16 @@ impl SocketWriter {
         }
     }
 
+    /// Event frames waiting to be written, and when the ingress received the oldest
+    /// of them (for the backlog sampler, once a second: no cost on the hot path).
+    pub fn backlog(&self) -> (usize, Option<Instant>) {
+        let pending = self.lock();
+        // The oldest event frame is at the front but for the session's own frames
+        // (answers, pings), which are few.
+        let oldest = pending.frames.iter().find_map(|q| q.received);
+        (pending.events, oldest)
+    }
+
     /// Whether frames wait to be written.
     pub fn has_queued(&self) -> bool {
         !self.lock().frames.is_empty()
@@ -411,12 +421,15 @@ mod tests {
                 .queue_event(text_frame(text.as_bytes()), 0, now, 10)
                 .unwrap();
         }
+        writer.queue_raw(text_frame(b"pong")).unwrap();
+        assert_eq!(writer.backlog(), (3, Some(now)), "event frames only");
         let written = writer.flush_now();
         assert_eq!(written.frames, 3);
         assert_eq!(written.oldest, Some(now));
-        let mut got = [0u8; 9];
+        assert_eq!(writer.backlog(), (0, None));
+        let mut got = [0u8; 15];
         peer.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"\x81\x01a\x81\x01b\x81\x01c");
+        assert_eq!(&got, b"\x81\x01a\x81\x01b\x81\x01c\x81\x04pong");
     }
 
     #[tokio::test]

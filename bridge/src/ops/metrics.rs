@@ -25,6 +25,9 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "push_bridge_delivery_latency_seconds
 pub const BUILD_INFO: &str = "push_bridge_build_info";
 pub const HISTORY_EVENTS: &str = "push_bridge_history_events";
 pub const INGRESS_LAST_MESSAGE_AGE: &str = "push_bridge_ingress_last_message_age_seconds";
+pub const BEHIND: &str = "push_bridge_behind";
+pub const QUEUED_FRAMES: &str = "push_bridge_queued_frames";
+pub const LAGGING_CONNECTIONS: &str = "push_bridge_lagging_connections";
 pub const CLUSTER_APPENDED_TOTAL: &str = "push_bridge_cluster_appended_total";
 pub const CLUSTER_DUPLICATES_TOTAL: &str = "push_bridge_cluster_duplicates_total";
 pub const CLUSTER_LAG_SECONDS: &str = "push_bridge_cluster_lag_seconds";
@@ -55,6 +58,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     counter!(SLOW_CONSUMER_CLOSES_TOTAL).absolute(0);
     gauge!(SUBSCRIPTIONS).set(0.0);
+    backlog(&crate::ops::behind::Sample::default(), false);
     for protocol in Protocol::ALL {
         gauge!(CONNECTIONS, "protocol" => protocol.label()).set(0.0);
     }
@@ -62,7 +66,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// The `# HELP` text of every metric, as Prometheus shows it.
-pub const HELP: [(&str, &str); 14] = [
+pub const HELP: [(&str, &str); 17] = [
     (CONNECTIONS, "Open client connections, by protocol."),
     (CONNECTIONS_TOTAL, "Client connections accepted since start, by protocol."),
     (SUBSCRIPTIONS, "Subscriptions (pattern per connection) held now."),
@@ -77,6 +81,9 @@ pub const HELP: [(&str, &str); 14] = [
     (BUILD_INFO, "Always 1; the version label names the running build."),
     (HISTORY_EVENTS, "Events held in the resume history."),
     (INGRESS_LAST_MESSAGE_AGE, "Seconds since the ingress last accepted a message."),
+    (BEHIND, "1 while the bridge falls behind: many connections at once have events waiting over a second (more cores, more nodes or fewer events needed), else 0."),
+    (QUEUED_FRAMES, "Event frames queued for client connections and not yet written, sampled every second."),
+    (LAGGING_CONNECTIONS, "WebSocket connections whose oldest queued event frame has waited over a second, sampled every second."),
 ];
 
 /// The `# HELP` text of the metrics only a cluster node (`[cluster]`) has.
@@ -175,6 +182,13 @@ pub fn duplicate_dropped() {
 /// Set at each scrape: how long since the ingress accepted a message.
 pub fn last_message_age(age: Duration) {
     gauge!(INGRESS_LAST_MESSAGE_AGE).set(age.as_secs_f64());
+}
+
+/// The client queues, as sampled (egress::backlog), and whether the bridge is behind.
+pub fn backlog(sample: &crate::ops::behind::Sample, behind: bool) {
+    gauge!(QUEUED_FRAMES).set(sample.queued_frames as f64);
+    gauge!(LAGGING_CONNECTIONS).set(sample.lagging as f64);
+    gauge!(BEHIND).set(if behind { 1.0 } else { 0.0 });
 }
 
 pub fn history_events(count: usize) {

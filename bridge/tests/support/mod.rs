@@ -354,6 +354,22 @@ pub async fn connect(
     protocols: &[&str],
     headers: &[(&str, &str)],
 ) -> Result<(Ws, Option<String>), ConnectError> {
+    let rest = url.strip_prefix("ws://").expect("ws:// URL");
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let stream = TokioTcpStream::connect(authority)
+        .await
+        .map_err(ConnectError::Io)?;
+    connect_over(stream, url, protocols, headers).await
+}
+
+/// As [`connect`], over a TCP connection the caller made (e.g. with a small receive
+/// buffer).
+pub async fn connect_over(
+    mut stream: TokioTcpStream,
+    url: &str,
+    protocols: &[&str],
+    headers: &[(&str, &str)],
+) -> Result<(Ws, Option<String>), ConnectError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("ws://").expect("ws:// URL");
     let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
@@ -362,9 +378,6 @@ pub async fn connect(
     } else {
         format!("/{path}")
     };
-    let mut stream = TokioTcpStream::connect(authority)
-        .await
-        .map_err(ConnectError::Io)?;
     let mut request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
