@@ -92,22 +92,22 @@ async fn read_to_end(ws: &mut Ws) -> u64 {
 async fn wait_metric_eq(bridge: &Bridge, sample: &'static str, value: f64) {
     let addr = bridge.addr;
     tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + DECIDE;
-        loop {
+        wait_until(DECIDE, &format!("{sample} = {value}"), || {
             let (_, body) = http_get(addr, "/metrics").expect("GET /metrics");
-            let now = metric_value(&body, sample);
-            if now == value {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{sample} stayed at {now}, wanted {value}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            metric_value(&body, sample) == value
+        });
     })
     .await
     .unwrap();
+}
+
+/// The first line of the bridge's log that contains `text`.
+fn log_line(stderr: &str, text: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no {text:?} in\n{stderr}"))
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,11 +126,7 @@ async fn many_clients_late_at_once_make_it_behind_until_they_read_again() {
     wait_metric_eq(&bridge, "push_bridge_behind", 1.0).await;
     assert!(bridge.metric("push_bridge_lagging_connections") >= STALLED as f64 / 2.0);
     assert!(bridge.metric("push_bridge_queued_frames") > 0.0);
-    let stderr = bridge.stderr();
-    let warning = stderr
-        .lines()
-        .find(|l| l.contains("the bridge is falling behind"))
-        .unwrap_or_else(|| panic!("no warning in\n{stderr}"));
+    let warning = log_line(&bridge.stderr(), "the bridge is falling behind");
     println!("{published} events published; {warning}");
     assert!(warning.contains("WARN"), "{warning}");
     assert!(warning.contains("more CPU cores"), "{warning}");
@@ -161,10 +157,7 @@ async fn many_clients_late_at_once_make_it_behind_until_they_read_again() {
     );
     assert_eq!(bridge.metric("push_bridge_queued_frames"), 0.0);
     let stderr = bridge.stderr();
-    let caught_up = stderr
-        .lines()
-        .find(|l| l.contains("the bridge has caught up"))
-        .unwrap_or_else(|| panic!("no recovery in\n{stderr}"));
+    let caught_up = log_line(&stderr, "the bridge has caught up");
     println!("{caught_up}");
     assert!(caught_up.contains("INFO"), "{caught_up}");
     assert_eq!(
